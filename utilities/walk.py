@@ -1,0 +1,139 @@
+"""Stage 1, walk: every regular file under the roots, stat'ed once, each path at most once."""
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+log = logging.getLogger(__name__)
+
+
+class FileEntry(NamedTuple):
+    """One regular file as the walk saw it (a tuple: 200,000 of them must stay small)."""
+    path: str          # absolute; undecodable bytes as surrogates (os.fsdecode)
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    device: int
+    inode: int
+
+
+@dataclass
+class WalkOptions:
+    min_size: int = 1
+    max_size: int | None = None
+    exclude: Sequence[str] = ()
+    follow_symlinks: bool = False
+    one_file_system: bool = False
+
+
+@dataclass
+class ErrorLog:
+    """Per-file problems: counted, kept for the report, logged at INFO (shown with -v)."""
+    items: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, path: str, problem: str) -> None:
+        self.items.append((path, problem))
+        log.info("SKIPPED: %s: %s", path, problem)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def describe_os_error(e: OSError) -> str:
+    """Returns e as 'PermissionError: Permission denied' (without the path, which is said already)."""
+    return f"{type(e).__name__}: {e.strerror or e}"
+
+
+def _exclude_matcher(patterns: Sequence[str]) -> Callable[[str, str], bool]:
+    """Returns match(name, relpath): true when a glob matches the name or the path relative to its root."""
+    if not patterns:
+        return lambda name, rel: False
+    rx = re.compile("|".join(fnmatch.translate(p.rstrip("/")) for p in patterns))
+    return lambda name, rel: rx.match(name) is not None or rx.match(rel) is not None
+
+
+def normalize_roots(roots: Sequence[str]) -> list[str]:
+    """Returns absolute roots, without repeats and without roots nested inside another root."""
+    out: list[str] = []
+    for r in sorted({os.path.abspath(r) for r in roots}):
+        if not any(r == o or r.startswith(o.rstrip("/") + "/") for o in out):
+            out.append(r)
+    return out
+
+
+def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
+               on_dir: Callable[[], None] | None = None) -> Iterator[FileEntry]:
+    """Yields the regular files under roots (absolute, normalized) that pass the filters.
+
+    Iterative (no recursion limit). Symbolic links are skipped unless follow_symlinks; then each
+    directory is entered once, by (device, inode), which also stops loops. FIFOs, sockets and devices
+    are never opened, so they cannot block the scan.
+    """
+    excluded = _exclude_matcher(opts.exclude)
+    follow = opts.follow_symlinks
+    lo, hi = opts.min_size, opts.max_size
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def wanted(st: os.stat_result) -> bool:
+        return st.st_size >= lo and (hi is None or st.st_size <= hi)
+
+    for root in roots:
+        try:
+            st = os.stat(root) if follow else os.lstat(root)
+        except OSError as e:
+            errors.add(root, describe_os_error(e))
+            continue
+        if stat.S_ISREG(st.st_mode):
+            if wanted(st):
+                yield FileEntry(root, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev, st.st_ino)
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            continue   # a symlink root without --follow-symlinks, a FIFO, a device: nothing to read
+        root_dev = st.st_dev
+        stack = [(root, st.st_dev, st.st_ino)]
+        prefix_len = len(root.rstrip("/")) + 1
+        while stack:
+            top, dev, ino = stack.pop()
+            if (dev, ino) in seen_dirs:
+                continue
+            seen_dirs.add((dev, ino))
+            if on_dir:
+                on_dir()
+            try:
+                it = os.scandir(top)
+            except OSError as e:
+                errors.add(top, describe_os_error(e))
+                continue
+            with it:
+                while True:
+                    try:
+                        entry = next(it)
+                    except StopIteration:
+                        break
+                    except OSError as e:     # an I/O error in the middle of a directory listing
+                        errors.add(top, describe_os_error(e))
+                        break
+                    path = entry.path
+                    if excluded(entry.name, path[prefix_len:]):
+                        continue
+                    try:
+                        if entry.is_dir(follow_symlinks=follow):
+                            sub = entry.stat(follow_symlinks=follow)
+                            if opts.one_file_system and sub.st_dev != root_dev:
+                                continue
+                            stack.append((path, sub.st_dev, sub.st_ino))
+                        elif entry.is_file(follow_symlinks=follow):
+                            fst = entry.stat(follow_symlinks=follow)
+                            if wanted(fst):
+                                yield FileEntry(path, fst.st_size, fst.st_mtime_ns, fst.st_ctime_ns,
+                                                fst.st_dev, fst.st_ino)
+                    except FileNotFoundError as e:
+                        errors.add(path, f"vanished during the scan ({describe_os_error(e)})")
+                    except OSError as e:
+                        errors.add(path, describe_os_error(e))
