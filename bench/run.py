@@ -7,7 +7,7 @@
 For each corpus (built with ../shared/bench/make_corpus.py when missing, reused otherwise) it runs
 every available tool once to warm the page cache, then --runs rounds in which each tool runs once
 (round-robin, the order rotated every round), timing each whole child process (wall clock) and
-taking its peak RSS from os.wait4(). Every run's duplicate groups are checked against the corpus'
+taking its peak RSS from GNU time's %M (the child's ru_maxrss). Every run's duplicate groups are checked against the corpus'
 truth file the way check_groups.py does (by (device, inode) sets: hard-link aliases may be listed
 or omitted, groups collapsing to one inode are ignored, a symlink in a group is wrong).
 
@@ -281,7 +281,7 @@ def floor_tools() -> list[Tool]:
              lambda d, c: ["find", d, "-type", "f", "-printf", "%s\n"], cmd="find DIR -type f -printf '%s\\n' >/dev/null"),
         Tool("floor: Python os.scandir walk + stat", "floor",
              lambda d, c: [sys.executable, "-c", PY_WALK, d], cmd="python: recursive os.scandir, stat every file"),
-        Tool("floor: read every byte (find | xargs cat)", "floor",
+        Tool("floor: read every byte (find, xargs cat)", "floor",
              lambda d, c: ["sh", "-c", READ_ALL, "sh", d], cmd="find DIR -type f -print0 | xargs -0 cat >/dev/null"),
         Tool("floor: start Python, import SQLAlchemy ORM + tqdm", "floor",
              lambda d, c: [sys.executable, "-c", "import sqlalchemy.orm, tqdm"], cmd="python -c 'import sqlalchemy.orm, tqdm'"),
@@ -364,16 +364,27 @@ def pg_reachable(pg_url: str) -> str | None:
 @dataclass
 class Result:
     wall: float
-    maxrss_kib: int
+    maxrss_kib: int | None
     rc: int
     ok: bool | None
     detail: str
 
 
-def run_child(argv: list[str], stdout: str, cwd: str | None, timeout: float) -> tuple[float, int, int, str]:
-    """Runs argv to completion; returns (wall seconds, ru_maxrss KiB, exit code, stderr tail)."""
-    errpath = stdout + ".err"
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
+def run_child(argv: list[str], stdout: str, cwd: str | None, timeout: float) -> tuple[float, int | None, int, str]:
+    """Runs argv to completion; returns (wall seconds, peak RSS KiB or None, exit code, stderr tail).
+
+    Peak RSS comes from GNU time's %M (its child's ru_maxrss), not from our own wait4(): Linux carries
+    the high-water RSS of the process that forks into the child's ru_maxrss across exec(), so every
+    child of this (large) Python process would report at least this process' RSS. GNU time is a few
+    hundred KiB, so the figure it reports is the tool's own. Without /usr/bin/time RSS is n/a.
+    """
+    errpath, rsspath = stdout + ".err", stdout + ".rss"
     env = {k: v for k, v in os.environ.items() if k != "DUPFINDER_DB_URL"}
+    if GNU_TIME:
+        argv = [GNU_TIME, "-f", "%M", "-o", rsspath] + argv
     with open(stdout, "wb") as out, open(errpath, "wb") as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env,
@@ -388,7 +399,14 @@ def run_child(argv: list[str], stdout: str, cwd: str | None, timeout: float) -> 
     p.returncode = rc = os.waitstatus_to_exitcode(status)
     with open(errpath, "rb") as f:
         tail = f.read()[-400:].decode("utf-8", "replace").strip().replace("\n", " | ")
-    return wall, ru.ru_maxrss, rc, tail
+    rss = None
+    if GNU_TIME:
+        try:
+            with open(rsspath, encoding="utf-8") as f:
+                rss = int(f.read().split()[-1])
+        except (OSError, ValueError, IndexError):
+            rss = None
+    return wall, rss, rc, tail
 
 
 def run_tool(tool: Tool, corpus_dir: str, truth: set, tmp: str, dbs: Databases, timeout: float) -> Result:
@@ -512,7 +530,8 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
                 flag = "" if r.ok is None else (" ok" if r.ok else f" WRONG ({r.detail})")
                 if r.rc:
                     flag = f" FAILED ({r.detail})"
-                log(f"  [{label}] {t.name:55} {r.wall:7.2f} s {r.maxrss_kib / 1024:7.1f} MiB{flag}")
+                rss = f"{r.maxrss_kib / 1024:7.1f} MiB" if r.maxrss_kib is not None else "    n/a MiB"
+                log(f"  [{label}] {t.name:55} {r.wall:7.2f} s {rss}{flag}")
         dbs.drop_all()
 
     # Hash floors: in this process, on the largest file, after the process runs left it in the page cache.
@@ -536,7 +555,8 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
         if m is None:
             return f"| {t.name} | failed | | | | {failed[0].detail[:120] if failed else 'no runs'} |"
         walls = [r.wall for r in rs if r.rc == 0]
-        rss = max(r.maxrss_kib for r in rs) / 1024
+        rss_runs = [r.maxrss_kib for r in rs if r.maxrss_kib is not None]
+        rss = f"{max(rss_runs) / 1024:.0f}" if rss_runs else "n/a"
         ratio = f"{m / fastest[0]:.2f}×" if fastest else "n/a"
         if t.parse is None:
             correct = "n/a"
@@ -548,11 +568,11 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
                 correct += f" ({checked[0].detail})"
         if failed:
             correct += f"; {len(failed)} run(s) failed"
-        return f"| {t.name} | {fmt_s(m)} | {fmt_s(min(walls))}–{fmt_s(max(walls))} | {rss:.0f} | {ratio} | {correct} |"
+        return f"| {t.name} | {fmt_s(m)} | {fmt_s(min(walls))}–{fmt_s(max(walls))} | {rss} | {ratio} | {correct} |"
 
     head = "| tool | median wall (s) | min–max (s) | peak RSS (MiB) | × fastest peer | groups correct |"
     sep = "|---|---:|---:|---:|---:|---|"
-    out = [f"## {preset}: {files:,} files, {nbytes / 1e6:,.0f} MB (each inode once), {len(truth):,} true groups",
+    out = [f"## {preset}: {files:,} regular files, {nbytes / 1e6:,.0f} MB (each inode once), {len(truth):,} true groups",
            "",
            f"{args.runs} run(s) after one warm-up, round-robin; fastest peer: "
            f"{fastest[1] + f' ({fastest[0]:.2f} s)' if fastest else 'none'}. "
@@ -622,8 +642,9 @@ def main() -> None:
         f"# dupFinder benchmark, {time.strftime('%Y-%m-%d %H:%M')}",
         "",
         f"{platform.node()}, {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}. "
-        "Wall = whole child process; peak RSS = ru_maxrss from wait4() (for a process with children, "
-        "such as main_mul.py or the cat pipeline, the largest single process, not their sum). "
+        "Wall = whole child process; peak RSS = the child's ru_maxrss as GNU time reports it, max over "
+        "the timed runs (for a process with children, such as main_mul.py or the cat pipeline, the "
+        "largest single process, not their sum). "
         "× fastest peer = median / the fastest peer's median. Groups checked against the truth "
         "file by (device, inode) sets on every run, warm-up included.",
         "",

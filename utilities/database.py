@@ -51,7 +51,7 @@ class FileHash(Base):
     filename: Mapped[str] = mapped_column(PathType)
     absolute_path: Mapped[str] = mapped_column(PathType, unique=True)   # the ON CONFLICT target
     hash_value: Mapped[str | None] = mapped_column(String(128))         # full-content hash, hex
-    file_size: Mapped[int] = mapped_column(BigInteger, index=True)
+    file_size: Mapped[int] = mapped_column(BigInteger)
     scan_date: Mapped[float] = mapped_column(Float)                     # when this row was last written
     modified_time: Mapped[float | None] = mapped_column(Float)         # st_mtime, seconds (for people)
     # What decides whether a stored hash is still valid (st_mtime_ns as an int: floats don't compare exactly).
@@ -62,9 +62,12 @@ class FileHash(Base):
     # How the hashes were made: the algorithm of both, and the block size of the partial one.
     algorithm: Mapped[str | None] = mapped_column(String(16))
     partial_bytes: Mapped[int | None] = mapped_column(Integer)
-    partial_hash: Mapped[str | None] = mapped_column(String(128), index=True)
+    partial_hash: Mapped[str | None] = mapped_column(String(128))
     hashed_at: Mapped[float | None] = mapped_column(Float)             # for the "racy mtime" rule
 
+    # Indexes cost time on every upsert, so only what queries use: the unique path index (range reads
+    # under a root, ON CONFLICT), (size, hash) for the duplicate GROUP BY and size look-ups, and the hash
+    # alone for "where else is this content". Partial hashes are grouped in memory, never in SQL.
     __table_args__ = (Index("ix_file_hashes_size_hash", "file_size", "hash_value"),
                       Index("ix_file_hashes_hash_value", "hash_value"))
 

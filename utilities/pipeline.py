@@ -300,9 +300,14 @@ def _hash_row(entries: dict[str, walk.FileEntry], path: str, algo: str, partial:
 
 
 def _write(sessions: sessionmaker[Session], opts: ScanOptions, rows: list[dict]) -> None:
-    """Upserts rows in committed batches of opts.batch_size."""
-    for batch in database.batched(rows, opts.batch_size):
-        database.in_transaction(sessions, lambda s: database.upsert_files(s, batch, len(batch)))
+    """Upserts rows in statements of opts.batch_size rows, in one transaction.
+
+    These rows cost no file reading to redo (stat records, partial hashes), so one commit per call is
+    enough; on SQLite each commit can trigger a WAL checkpoint with an fsync, ~10 ms apiece. The full
+    hashes, which do cost reading, are committed batch by batch by the workers (workers.hash_batch).
+    """
+    if rows:
+        database.in_transaction(sessions, lambda s: database.upsert_files(s, rows, opts.batch_size))
 
 
 def _groups_from_catalog(sessions: sessionmaker[Session], opts: ScanOptions, entries: dict[str, walk.FileEntry],
