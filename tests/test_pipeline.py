@@ -1,0 +1,198 @@
+"""End to end: both entry points, both backends, trees whose every directory names the stage that must
+separate (or join) its files."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+
+import main
+import main_mul
+from conftest import write
+from utilities.database import FileHash, ScanMetadata
+from utilities.paths import display_path
+
+ENTRIES = pytest.mark.parametrize("entry", [main.main, main_mul.main], ids=["main", "main_mul"])
+EDGE = 64 * 1024
+PAST = time.time() - 3600   # files older than the racy window, so a rescan may trust their hashes
+
+
+def blob(seed: int, size: int) -> bytes:
+    out = bytearray()
+    x = seed * 2654435761 % 2**32 or 1
+    while len(out) < size:
+        x = (x * 1103515245 + 12345) % 2**31
+        out += x.to_bytes(4, "little")
+    return bytes(out[:size])
+
+
+ODD_NAMES = ["with space.txt", "quote'd \"name\".txt", "new\nline.txt", "-leading-dash.txt",
+             "<script>alert(1)</script>.txt", os.fsdecode(b"latin1-\xe9t\xe9.txt")]
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    same = blob(1, 20_000)
+    write(root / "same" / "a.bin", same)
+    write(root / "same" / "deep" / "er" / "b.bin", same)
+    write(root / "differ_by_size" / "a.bin", blob(2, 5000))
+    write(root / "differ_by_size" / "b.bin", blob(2, 5001))
+    write(root / "differ_by_prefix" / "a.bin", b"A" + blob(3, 9999))
+    write(root / "differ_by_prefix" / "b.bin", b"B" + blob(3, 9999))
+    middle = bytearray(blob(4, 3 * EDGE + 123))
+    write(root / "differ_by_middle" / "a.bin", bytes(middle))
+    middle[len(middle) // 2] ^= 0xFF
+    write(root / "differ_by_middle" / "b.bin", bytes(middle))
+    write(root / "empty" / "e1", b"")
+    write(root / "empty" / "e2", b"")
+    solo = write(root / "links" / "solo.bin", blob(5, 7777))
+    os.link(solo, root / "links" / "solo-hardlink.bin")                    # one file, two names
+    os.link(root / "same" / "a.bin", root / "links" / "a-hardlink.bin")    # a third name of a group member
+    os.symlink(root / "same" / "a.bin", root / "links" / "a-symlink.bin")  # never a duplicate
+    os.symlink(root, root / "links" / "loop")                              # a loop, for --follow-symlinks
+    for name in ODD_NAMES:
+        write(root / "odd" / name, blob(6, 1234))
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            os.utime(os.path.join(dirpath, name), (PAST, PAST), follow_symlinks=False)
+    return root
+
+
+def scan(entry, roots, db_url, tmp_path, *extra) -> dict:
+    out = tmp_path / f"out-{time.monotonic_ns()}.json"
+    args = [str(r) for r in roots] + ["--db-url", db_url, "--json", str(out), "--skip-html", "-q", *extra]
+    if entry is main_mul.main:
+        args += ["-p", "2", "-b", "3"]       # small batches: many commits, several workers
+    assert entry(args) == 0
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def rel_groups(report: dict, root: Path) -> list[list[str]]:
+    prefix = display_path(str(root)) + "/"
+    return sorted(sorted(p.removeprefix(prefix) for p in g["files"]) for g in report["groups"])
+
+
+EXPECTED_DEFAULT = [
+    ["links/a-hardlink.bin", "same/deep/er/b.bin"],   # one name per inode: the first in path order
+    sorted("odd/" + display_path(n) for n in ODD_NAMES),
+]
+
+
+def last_scan(db_url: str) -> ScanMetadata:
+    engine = create_engine(db_url)
+    from sqlalchemy.orm import Session
+    with Session(engine) as s:
+        scan = s.scalars(select(ScanMetadata).order_by(ScanMetadata.id.desc())).first()
+    engine.dispose()
+    return scan
+
+
+def stored_paths(db_url: str) -> set[str]:
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        paths = set(conn.scalars(select(FileHash.absolute_path)))
+    engine.dispose()
+    return paths
+
+
+@ENTRIES
+def test_groups_on_both_backends(entry, tree, db_url, tmp_path):
+    report = scan(entry, [tree], db_url, tmp_path)
+    assert rel_groups(report, tree) == sorted(EXPECTED_DEFAULT)
+    s = report["summary"]
+    assert (s["duplicate_groups"], s["duplicate_files"], s["errors"]) == (2, 8, 0)
+    assert s["wasted_bytes"] == 20_000 + 1234 * 5
+    assert report["groups"][0]["size"] == 20_000            # most wasted space first
+    assert report["finished"] is True and report["version"] == 1
+    assert last_scan(db_url).status == "finished"
+    # every regular file is in the catalog, symlinks are not
+    stored = stored_paths(db_url)
+    assert len(stored) == s["files_scanned"] == 17     # 19 regular files less 2 empty (--min-size 1)
+    assert not any("symlink" in p or "/loop" in p for p in stored)
+
+
+@ENTRIES
+def test_options_change_what_is_a_group(entry, tree, db_url, tmp_path):
+    with_links = rel_groups(scan(entry, [tree], db_url, tmp_path, "--hard-links"), tree)
+    assert ["links/solo-hardlink.bin", "links/solo.bin"] in with_links
+    assert ["links/a-hardlink.bin", "same/a.bin", "same/deep/er/b.bin"] in with_links
+    empty = rel_groups(scan(entry, [tree], db_url, tmp_path, "--include-empty"), tree)
+    assert ["empty/e1", "empty/e2"] in empty
+    followed = scan(entry, [tree], db_url, tmp_path, "--follow-symlinks")
+    assert rel_groups(followed, tree) == sorted(EXPECTED_DEFAULT)   # the loop is entered once, links join inodes
+
+
+def test_filters_and_roots(tree, db_url, tmp_path):
+    entry = main.main
+    assert rel_groups(scan(entry, [tree], db_url, tmp_path, "--exclude", "odd"), tree) == \
+           [EXPECTED_DEFAULT[0]]
+    assert rel_groups(scan(entry, [tree], db_url, tmp_path, "--exclude", "links/*", "--exclude", "*.txt"), tree) \
+        == [["same/a.bin", "same/deep/er/b.bin"]]
+    assert rel_groups(scan(entry, [tree], db_url, tmp_path, "--min-size", "10K"), tree) == [EXPECTED_DEFAULT[0]]
+    assert rel_groups(scan(entry, [tree], db_url, tmp_path, "--max-size", "2KiB"), tree) == [EXPECTED_DEFAULT[1]]
+    # overlapping roots and the same root twice count each file once
+    twice = scan(entry, [tree, tree / "same", tree], db_url, tmp_path)
+    assert rel_groups(twice, tree) == sorted(EXPECTED_DEFAULT)
+    assert twice["summary"]["files_scanned"] == 17
+    # files as roots
+    files = scan(entry, [tree / "same" / "a.bin", tree / "same" / "deep" / "er" / "b.bin"], db_url, tmp_path)
+    assert rel_groups(files, tree) == [["same/a.bin", "same/deep/er/b.bin"]]
+
+
+@ENTRIES
+def test_rescan_reuses_hashes_and_sees_changes(entry, tree, db_url, tmp_path):
+    first = scan(entry, [tree], db_url, tmp_path)
+    assert last_scan(db_url).bytes_read > 0
+    again = scan(entry, [tree], db_url, tmp_path)
+    assert again["groups"] == first["groups"]
+    assert (last_scan(db_url).bytes_read, last_scan(db_url).files_hashed) == (0, 0)   # nothing read again
+
+    # Same size, mtime restored: only ctime tells the content changed.
+    b = tree / "same" / "deep" / "er" / "b.bin"
+    st = b.stat()
+    b.write_bytes(b"X" + b.read_bytes()[1:])
+    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert b.stat().st_mtime_ns == st.st_mtime_ns and b.stat().st_size == st.st_size
+    changed = scan(entry, [tree], db_url, tmp_path)
+    assert rel_groups(changed, tree) == [EXPECTED_DEFAULT[1]]
+
+    # A deleted file leaves the catalog and the groups.
+    for name in ODD_NAMES[1:]:
+        os.unlink(tree / "odd" / name)
+    after = scan(entry, [tree], db_url, tmp_path)
+    assert after["groups"] == []
+    stored = stored_paths(db_url)
+    assert not any(display_path(p).endswith("dash.txt") for p in stored)
+    assert str(tree / "odd" / ODD_NAMES[0]) in stored
+
+
+def test_switching_algorithm_never_mixes_digests(tree, db_url, tmp_path):
+    fast = scan(main.main, [tree], db_url, tmp_path)
+    sha = scan(main.main, [tree], db_url, tmp_path, "-a", "sha256")
+    assert rel_groups(fast, tree) == rel_groups(sha, tree)
+    assert sha["algorithm"] == "sha256" and all(len(g["hash"]) == 64 for g in sha["groups"])
+    assert all(len(g["hash"]) == 32 for g in fast["groups"])
+    back = scan(main.main, [tree], db_url, tmp_path)
+    assert back["groups"] == fast["groups"]
+
+
+def test_both_entry_points_agree_on_a_corpus_like_tree(tmp_path, db_url):
+    root = tmp_path / "mix"
+    for i in range(300):
+        size = [100, 4096, 8192, 8193, 70_000][i % 5]
+        write(root / f"d{i % 7}" / f"f{i}.bin", blob(i % 40, size))
+    one = scan(main.main, [root], db_url, tmp_path)
+    many = scan(main_mul.main, [root], f"sqlite:///{tmp_path / 'other.db'}", tmp_path)
+    assert one["groups"] == many["groups"] and len(one["groups"]) == 40
+
+
+def test_non_utf8_names_survive_into_json(tree, tmp_path):
+    report = scan(main.main, [tree], f"sqlite:///{tmp_path / 'c.db'}", tmp_path)
+    names = {p.rsplit("/", 1)[1] for g in report["groups"] for p in g["files"]}
+    assert "latin1-\\xe9t\\xe9.txt" in names   # surrogateescape -> backslashreplace, per the contract
+    assert "new\nline.txt" in names
