@@ -237,14 +237,17 @@ def _under(root: str):
                                                   FileHash.absolute_path < key + "0")
 
 
+def iter_known(session: Session, root: str, chunk: int = 5000) -> Iterator[StoredFile]:
+    """Yields the stored rows at or under root: one query, streamed in chunks (a server-side cursor on
+    PostgreSQL), so that 200,000 rows are never all in memory at once."""
+    rows = session.execute(select(*_STORED_COLUMNS).where(_under(root)).execution_options(yield_per=chunk))
+    for r in rows:
+        yield StoredFile(from_db_path(r[0]), *r[1:])
+
+
 def load_known(session: Session, root: str) -> dict[str, StoredFile]:
     """Returns the stored rows at or under root, keyed by path, read in one query."""
-    rows = session.execute(select(*_STORED_COLUMNS).where(_under(root)))
-    out = {}
-    for r in rows:
-        path = from_db_path(r[0])
-        out[path] = StoredFile(path, *r[1:])
-    return out
+    return {f.path: f for f in iter_known(session, root)}
 
 
 def duplicate_groups(session: Session, roots: Sequence[str], algorithm: str) -> list[list[StoredFile]]:
@@ -365,19 +368,14 @@ def finish_scan(session: Session, scan_id: int, status: str, counts: dict[str, i
 def file_row(path: str, size: int, mtime_ns: int, ctime_ns: int, device: int, inode: int, now: float,
              algorithm: str | None = None, partial_bytes: int | None = None, partial_hash: str | None = None,
              full_hash: str | None = None, hashed_at: float | None = None) -> dict[str, Any]:
-    """Returns the dict upsert_files takes for one file."""
+    """Returns the dict upsert_files takes for one file (device and inode already signed: walk.signed64)."""
     return {"absolute_path": path, "filename": os.path.basename(path), "scan_date": now,
             "modified_time": mtime_ns / 1e9, "file_size": size, "mtime_ns": mtime_ns, "ctime_ns": ctime_ns,
-            "device": signed64(device), "inode": signed64(inode), "algorithm": algorithm,
+            "device": device, "inode": inode, "algorithm": algorithm,
             "partial_bytes": partial_bytes, "partial_hash": partial_hash, "hash_value": full_hash,
             "hashed_at": hashed_at}
 
 
-def signed64(n: int) -> int:
-    """st_dev/st_ino are unsigned 64-bit; BIGINT is signed. Wrap, so that equality still holds."""
-    return n - (1 << 64) if n >= 1 << 63 else n
-
-
 __all__ = ["Base", "FileHash", "ScanMetadata", "DatabaseError", "StoredFile", "make_engine", "initialize_database",
            "describe_error", "in_transaction", "load_known", "duplicate_groups", "scan_history", "upsert_files",
-           "delete_paths", "start_scan", "finish_scan", "file_row", "signed64", "dispose_inherited_engines"]
+           "delete_paths", "start_scan", "finish_scan", "file_row", "dispose_inherited_engines", "iter_known"]

@@ -9,6 +9,8 @@ from typing import Any, NamedTuple
 
 import xxhash
 
+from .walk import signed64
+
 # xxh3-128 by default: a 128-bit digest at ~14 GB/s on one core (hashlib's fastest, sha1, ~1.6 GB/s;
 # md5, the earlier default, 0.67 GB/s). Accidental collisions are as unlikely as with md5; it is not
 # built to resist files crafted to collide: pick sha256 or blake2b (-a) for untrusted contents.
@@ -32,7 +34,7 @@ class Job(NamedTuple):
     size: int
     mtime_ns: int
     ctime_ns: int
-    device: int
+    device: int             # signed (walk.signed64), as stored
     inode: int
     partial: str | None     # the partial digest already known (carried into the row written)
 
@@ -54,7 +56,7 @@ def _open_checked(job: Job) -> int:
     fd = os.open(job.path, _OPEN_FLAGS)   # O_NONBLOCK: a FIFO swapped in for a file cannot block us
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (job.device, job.inode):
+        if not stat.S_ISREG(st.st_mode) or (signed64(st.st_dev), signed64(st.st_ino)) != (job.device, job.inode):
             raise FileChanged("replaced since the walk")
         if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
             raise FileChanged("modified since the walk")

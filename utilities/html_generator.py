@@ -114,9 +114,9 @@ def _human_duration(seconds: float | None) -> str:
         return f"{s:.1f} s"
     m, sec = divmod(int(round(s)), 60)
     if m < 60:
-        return f"{m} min {sec:02d} s"
+        return f"{m}m {sec:02d}s"
     h, m = divmod(m, 60)
-    return f"{h} h {m:02d} min"
+    return f"{h}h {m:02d}m"
 
 
 def _when(ts: float | None) -> tuple[str, str]:
@@ -442,12 +442,12 @@ $files_tab
 <div class="chart-box" id="chart-box"><svg id="chart" class="chart" role="img" aria-labelledby="chart-title" width="600" height="40"></svg></div>
 </div>
 <div class="controls sticky" id="controls">
-<label class="field grow"><span>Path contains</span><input type="search" id="f-text" placeholder="Filter paths, e.g. Photos/2019  (press / to focus)" autocomplete="off" spellcheck="false"></label>
+<label class="field grow"><span>Path contains</span><input type="search" id="f-text" placeholder="Filter paths, e.g. Photos/2019" title="Press / to jump here" autocomplete="off" spellcheck="false"></label>
 <label class="field sm"><span>Min size</span><input type="text" id="f-min" placeholder="e.g. 10M" autocomplete="off" spellcheck="false"></label>
 <label class="field sm"><span>Max size</span><input type="text" id="f-max" placeholder="e.g. 2G" autocomplete="off" spellcheck="false"></label>
 <label class="field sm"><span>Extension</span><input type="text" id="f-ext" placeholder="jpg, mp4" autocomplete="off" spellcheck="false" list="ext-list"></label>
 <label class="field xs"><span>Min copies</span><input type="number" id="f-copies" min="2" step="1" placeholder="2"></label>
-<label class="field sm"><span>Sort by</span><select id="f-sort">
+<label class="field md"><span>Sort by</span><select id="f-sort">
 <option value="wasted">Wasted space</option>
 <option value="size">File size</option>
 <option value="copies">Copies</option>
@@ -525,7 +525,7 @@ button,input,select{font:inherit;color:inherit}
 .epath{font-family:var(--mono);font-size:13px;overflow-wrap:anywhere}
 .emsg{color:var(--muted);font-size:13px}
 .errors .btn{margin:0 0 12px}
-main{padding-top:18px;padding-bottom:24px}
+main.wrap{padding-top:20px;padding-bottom:24px}
 .note{background:var(--card);border:1px solid var(--border);border-left:4px solid var(--warn-border);border-radius:8px;padding:12px 16px}
 .tabs{display:flex;gap:4px;border-bottom:1px solid var(--border);margin-bottom:16px}
 .tabs:has(.tab:only-child){display:none}
@@ -557,9 +557,10 @@ main{padding-top:18px;padding-bottom:24px}
 .field{display:flex;flex-direction:column;gap:3px;font-size:12px;color:var(--muted);font-weight:500;min-width:0}
 .field.grow{flex:1 1 260px}
 .field.sm{flex:0 1 120px}
+.field.md{flex:0 1 160px}
 .field.xs{flex:0 1 92px}
 .field.check{flex-direction:row;align-items:center;gap:6px;font-size:14px;color:var(--text);padding-bottom:7px}
-.field input[type=search],.field input[type=text],.field input[type=number],.field select{width:100%;border:1px solid var(--border-strong);border-radius:7px;padding:6px 9px;background:var(--card);font-size:14px;color:var(--text);min-width:0}
+.field input[type=search],.field input[type=text],.field input[type=number],.field select{width:100%;height:34px;border:1px solid var(--border-strong);border-radius:7px;padding:6px 9px;background:var(--card);font-size:14px;color:var(--text);min-width:0}
 .field input:focus,.field select:focus,.btn:focus-visible,.copy:focus-visible,.tab:focus-visible,.seg-btn:focus-visible{outline:2px solid var(--accent);outline-offset:1px}
 .field input.invalid{border-color:var(--wasted);background:var(--wasted-soft)}
 .btn{border:1px solid var(--border-strong);background:var(--card);border-radius:7px;padding:5px 11px;font-size:13.5px;cursor:pointer;white-space:nowrap}
@@ -584,12 +585,12 @@ main{padding-top:18px;padding-bottom:24px}
 .files{list-style:none;margin:0;padding:4px 0}
 .file{display:flex;align-items:flex-start;gap:8px;padding:3px 14px 3px 8px}
 .file:hover{background:var(--bg)}
-.path{font-family:var(--mono);font-size:13px;line-height:1.55;padding-top:3px;overflow-wrap:anywhere;direction:ltr;unicode-bidi:isolate;min-width:0}
+.path{font-family:var(--mono);font-size:13px;line-height:1.55;overflow-wrap:anywhere;direction:ltr;unicode-bidi:isolate;min-width:0}
 .path .dir{color:var(--faint)}
 .path .name{color:var(--text);font-weight:550}
 mark{background:var(--mark);color:inherit;border-radius:2px;padding:0 1px}
 .ctl{display:inline-block;font-size:10px;line-height:1.3;padding:0 3px;margin:0 1px;border-radius:3px;border:1px solid var(--wasted);color:var(--wasted);vertical-align:1px;font-weight:600}
-.copy{flex:none;display:inline-flex;align-items:center;gap:4px;border:1px solid transparent;background:none;border-radius:6px;padding:2px 6px;font-size:12px;color:var(--faint);cursor:pointer;min-width:66px}
+.copy{flex:none;display:inline-flex;align-items:center;gap:4px;border:1px solid transparent;background:none;border-radius:6px;padding:1px 6px;font-size:12px;line-height:18px;color:var(--faint);cursor:pointer;min-width:66px}
 .copy:hover{border-color:var(--border-strong);color:var(--accent-text);background:var(--card)}
 .copy svg{width:14px;height:14px;flex:none}
 .copy.copied{color:var(--ok);border-color:var(--ok)}

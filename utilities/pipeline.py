@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import database, walk
-from .database import StoredFile, file_row, signed64
+from .database import StoredFile, file_row
 from .hashing import PARTIAL_BLOCK, Job, Outcome
 from .progress import stage_bar
 from .workers import Runner, Task, hash_batch
@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 RACY_WINDOW_NS = 2_000_000_000   # a hash taken less than 2 s after the file's mtime is not trusted later
 BATCH_BYTES = 64 * 2**20         # at most this many bytes of full hashing per batch (and per commit)
 PARTIAL_TASK_FILES = 256         # files per partial-hash task: small tasks, as they do no database writes
-
-Unit = tuple[int, int]           # (device, inode): one file, however many paths (hard links) name it
+COMMIT_ROWS = 20_000             # rows per commit of the parent's own writes (stat records, partial hashes)
 
 
 @dataclass
@@ -76,18 +75,58 @@ class _Stages:
         log.info("%s: " + message + " (%.2fs)", name, *args, elapsed)
 
 
-def _same_stat(row: StoredFile, e: walk.FileEntry) -> bool:
-    return (row.size, row.mtime_ns, row.ctime_ns, row.device, row.inode) == \
-           (e.size, e.mtime_ns, e.ctime_ns, signed64(e.device), signed64(e.inode))
-
-
-def _trusted(row: StoredFile | None, e: walk.FileEntry, algorithm: str) -> bool:
-    """A stored hash counts only if the file, and the way it was hashed, are both unchanged, and it
-    was not taken within RACY_WINDOW of the file's mtime (the file may have changed again in the
-    same timestamp tick: git's "racy" rule, borg's and dvc's too)."""
-    return (row is not None and _same_stat(row, e) and row.algorithm == algorithm
-            and row.partial_bytes == PARTIAL_BLOCK and row.partial_hash is not None
+def _trusted(row: StoredFile, algorithm: str) -> bool:
+    """A stored hash counts only if it was made the way this scan makes them, and not within
+    RACY_WINDOW of the file's mtime (the file may have changed again within the same timestamp tick:
+    git's "racy" rule, borg's and dvc's too). The caller has checked the stat record is unchanged."""
+    return (row.algorithm == algorithm and row.partial_bytes == PARTIAL_BLOCK and row.partial_hash is not None
             and row.hashed_at is not None and row.hashed_at * 1e9 - row.mtime_ns >= RACY_WINDOW_NS)
+
+
+class _Candidates:
+    """Files that share their size with another file, one unit per inode (hard links are one file)."""
+
+    def __init__(self, files: walk.FileTable, opts: ScanOptions) -> None:
+        self.reps: list[int] = []                 # one index per unit, the alphabetically first path
+        self.aliases: dict[int, list[int]] = {}   # rep -> the other paths of its inode, when it has any
+        self.rep_of: dict[int, int] = {}          # alias -> rep
+        self.member = bytearray(len(files))       # 1 for every path of every candidate unit
+        size = files.size
+        order = sorted((i for i in range(len(files)) if size[i] or opts.include_empty), key=size.__getitem__)
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and size[order[end]] == size[order[start]]:
+                end += 1
+            if end - start > 1:
+                self._add_run(files, order[start:end], opts.hard_links)
+            start = end
+
+    def _add_run(self, files: walk.FileTable, run: list[int], hard_links: bool) -> None:
+        by_inode: dict[tuple[int, int], list[int]] = {}
+        for i in run:
+            by_inode.setdefault((files.device[i], files.inode[i]), []).append(i)
+        if len(by_inode) < 2 and not hard_links:
+            return                                  # all names of one file: nothing to compare
+        for idx in by_inode.values():
+            idx.sort(key=files.paths.__getitem__)
+            rep = idx[0]
+            self.reps.append(rep)
+            for i in idx:
+                self.member[i] = 1
+            if len(idx) > 1:
+                self.aliases[rep] = idx[1:]
+                for i in idx[1:]:
+                    self.rep_of[i] = rep
+
+    def indices(self, rep: int) -> list[int]:
+        return [rep, *self.aliases.get(rep, ())]
+
+    def surviving(self, groups: Iterable[list[int]], hard_links: bool) -> Iterator[list[int]]:
+        """Yields the groups that can still hold duplicates: two files, or with --hard-links two paths."""
+        for g in groups:
+            if len(g) > 1 or (hard_links and g[0] in self.aliases):
+                yield g
 
 
 def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner) -> ScanResult:
@@ -103,81 +142,69 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
     stages = _Stages(result)
 
     # 1. walk
-    entries: dict[str, walk.FileEntry] = {}
+    files = walk.FileTable()
     with stage_bar("1/5 walk") as bar:
         for e in walk.iter_files(opts.roots, opts.walk, errors):
-            entries[e.path] = e
+            files.add(e)
             bar.update()
-    counts["files_scanned"] = len(entries)
-    counts["bytes_scanned"] = sum(e.size for e in entries.values())
-    stages.done("walk", "%d files, %d bytes", len(entries), counts["bytes_scanned"])
+    counts["files_scanned"] = len(files)
+    counts["bytes_scanned"] = sum(files.size)
+    stages.done("walk", "%d files, %d bytes", len(files), counts["bytes_scanned"])
 
-    # 2. sync with the catalog
-    known: dict[str, StoredFile] = {}
+    # 2. candidates: files sharing their size with another file
+    cands = _Candidates(files, opts)
+    counts["candidates"] = len(cands.reps)
+    stages.done("size", "%d candidates among %d files", len(cands.reps), len(files))
+
+    # 3. sync with the catalog: which files are unchanged, which stored hashes still hold, what vanished
+    unchanged = bytearray(len(files))
+    stored: dict[int, tuple[str, str | None]] = {}     # trusted (partial, full) of candidate paths
+    maybe_gone: list[str] = []
     with sessions() as s:
         for root in opts.roots:
-            known.update(database.load_known(s, root))
-    counts["catalog_rows"] = len(known)
-    changed: list[walk.FileEntry] = []
-    trusted: dict[str, StoredFile] = {}
-    for path, e in entries.items():
-        row = known.pop(path, None)
-        if row is None or not _same_stat(row, e):
-            changed.append(e)
-            if row is not None:
-                log.debug("CHANGED: %s", path)
-        elif _trusted(row, e, algo):
-            trusted[path] = row
-    vanished = [p for p in known if not _is_regular_file(p)]   # rows of files filtered out this time stay
-    del known
-    counts["new_or_changed"] = len(changed)
-    counts["vanished"] = len(vanished)
+            for row in database.iter_known(s, root):
+                i = files.index.get(row.path)
+                if i is None:
+                    maybe_gone.append(row.path)
+                elif (row.size, row.mtime_ns, row.ctime_ns, row.device, row.inode) == files.stat_key(i):
+                    unchanged[i] = 1
+                    if cands.member[i] and _trusted(row, algo):
+                        stored[i] = (row.partial_hash, row.full_hash)     # type: ignore[assignment]
+                else:
+                    log.debug("CHANGED: %s", row.path)
+    vanished = [p for p in maybe_gone if not _is_regular_file(p)]   # rows of files filtered out this time stay
     if vanished:
         database.in_transaction(sessions, lambda s: database.delete_paths(s, vanished, opts.batch_size))
+    n_changed = len(files) - sum(unchanged)
+    counts["new_or_changed"], counts["vanished"] = n_changed, len(vanished)
     stages.done("sync", "%d unchanged, %d new or changed, %d vanished rows deleted",
-                len(entries) - len(changed), len(changed), len(vanished))
-
-    # 3. candidates: files sharing their size with another file
-    units: dict[Unit, list[str]] = defaultdict(list)
-    for path, e in entries.items():
-        if e.size or opts.include_empty:
-            units[(e.device, e.inode)].append(path)
-    for paths in units.values():
-        paths.sort()
-    by_size: dict[int, list[Unit]] = defaultdict(list)
-    for unit, paths in units.items():
-        by_size[entries[paths[0]].size].append(unit)
-    candidates = [u for group in _surviving(by_size.values(), units, opts.hard_links) for u in group]
-    counts["candidates"] = len(candidates)
-    candidate_paths = {p for u in candidates for p in units[u]}
-    stages.done("size", "%d candidates in %d files", len(candidates), len(entries))
-
+                len(files) - n_changed, n_changed, len(vanished))
     # Rows of new or changed files that no hash stage will write (those stages write their own).
-    _write(sessions, opts, [_meta_row(e) for e in changed if e.path not in candidate_paths])
+    _write(sessions, opts, (_row(files, i) for i in range(len(files)) if not unchanged[i] and not cands.member[i]))
 
     interrupted = False
-    partial: dict[Unit, str] = {}
-    full: dict[Unit, str] = {}
-    written: set[Unit] = set()       # units of this run whose rows (with hashes) are committed
+    partial: dict[int, str] = {}
+    full: dict[int, str] = {}
+    written: set[int] = set()      # units of this run whose rows (with hashes) are committed
     try:
         # 4. partial hash
         jobs = []
-        for u in candidates:
-            rows = [trusted.get(p) for p in units[u]]
-            if all(rows) and len({(r.partial_hash, r.full_hash) for r in rows}) == 1:   # type: ignore[union-attr]
-                partial[u] = rows[0].partial_hash                                    # type: ignore[union-attr]
-                if rows[0].full_hash:                                                 # type: ignore[union-attr]
-                    full[u] = rows[0].full_hash                                       # type: ignore[union-attr]
+        for u in cands.reps:
+            known = {stored.get(i) for i in cands.indices(u)}
+            if len(known) == 1 and None not in known:
+                partial[u], f = known.pop()               # type: ignore[misc]
+                if f:
+                    full[u] = f
             else:
                 jobs.append(u)
-        counts["partial_reused"] = len(candidates) - len(jobs)
-        fresh_partial: set[Unit] = set()
+        counts["partial_reused"] = len(cands.reps) - len(jobs)
+        fresh_partial: set[int] = set()
         with stage_bar("2/5 partial hash", total=len(jobs)) as bar:
-            tasks = (Task("partial", algo, opts.chunk_size, False, [_job(entries, units, u, None) for u in chunk])
+            tasks = (Task("partial", algo, opts.chunk_size, False, [_job(files, cands, u, None) for u in chunk])
                      for chunk in database.batched(jobs, PARTIAL_TASK_FILES))
             for outcomes in runner(hash_batch, tasks):
                 for o in outcomes:
-                    u = _unit(entries[o.path])
+                    u = files.index[o.path]
                     _count(counts, errors, o)
                     if o.digest:
                         partial[u] = o.digest
@@ -185,34 +212,35 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
                         if o.complete:
                             full[u] = o.digest
                 bar.update(len(outcomes))
-        by_partial: dict[tuple[int, str], list[Unit]] = defaultdict(list)
-        for u in candidates:
+        by_partial: dict[tuple[int, str], list[int]] = defaultdict(list)
+        for u in cands.reps:
             if u in partial:
-                by_partial[(entries[units[u][0]].size, partial[u])].append(u)
-        survivors = [u for g in _surviving(by_partial.values(), units, opts.hard_links) for u in g]
-        need_full = sorted((u for u in survivors if u not in full), key=lambda u: u[1])   # inode order
+                by_partial[(files.size[u], partial[u])].append(u)
+        survivors = [u for g in cands.surviving(by_partial.values(), opts.hard_links) for u in g]
+        del by_partial
+        need_full = sorted((u for u in survivors if u not in full), key=files.inode.__getitem__)  # disk order
         counts["partial_hashed"] = len(jobs)
         stages.done("partial hash", "%d hashed, %d reused, %d candidates left, %d need a full hash",
                     len(jobs), counts["partial_reused"], len(survivors), len(need_full))
 
         # Rows for what the partial stage settled: files it hashed that need no full hash.
-        settled = fresh_partial - set(need_full)
-        _write(sessions, opts, [_hash_row(entries, p, algo, partial[u], full.get(u))
-                                for u in settled for p in units[u]])
+        settled = fresh_partial.difference(need_full)
+        _write(sessions, opts, (_row(files, i, algo, partial[u], full.get(u))
+                                for u in settled for i in cands.indices(u)))
         written |= settled
 
         # 5. full hash of the survivors, recorded batch by batch by whoever hashed them
-        total_bytes = sum(entries[units[u][0]].size for u in need_full)
-        with stage_bar("3/5 full hash", total=total_bytes, unit="B") as bar:
-            tasks = (Task("full", algo, opts.chunk_size, True, [_job(entries, units, u, partial[u]) for u in chunk])
-                     for chunk in _byte_batches(need_full, entries, units, opts.batch_size))
+        with stage_bar("3/5 full hash", total=sum(files.size[u] for u in need_full), unit="B") as bar:
+            tasks = (Task("full", algo, opts.chunk_size, True, [_job(files, cands, u, partial[u]) for u in chunk])
+                     for chunk in _byte_batches(need_full, files, opts.batch_size))
             for outcomes in runner(hash_batch, tasks):
                 for o in outcomes:
                     _count(counts, errors, o)
+                    u = files.index[o.path]
                     if o.digest:
-                        full[_unit(entries[o.path])] = o.digest
-                        written.add(_unit(entries[o.path]))
-                    bar.update(entries[o.path].size)
+                        full[u] = o.digest
+                        written.add(u)
+                    bar.update(files.size[u])
         counts["full_hashed"] = len(need_full)
         stages.done("full hash", "%d hashed, %d bytes read in all", len(need_full), counts["bytes_read"])
     except KeyboardInterrupt:
@@ -220,11 +248,11 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
         log.warning("interrupted: committed batches are kept; a rerun hashes only what is missing")
 
     if not interrupted:   # new files that could not be hashed still belong in the catalog, without hashes
-        _write(sessions, opts, [_meta_row(e) for e in changed
-                                if e.path in candidate_paths and _unit(e) not in written])
+        _write(sessions, opts, (_row(files, i) for i in range(len(files))
+                                if cands.member[i] and not unchanged[i] and cands.rep_of.get(i, i) not in written))
 
     # 6. groups, read back from the catalog and kept only where this run vouches for the digest
-    result.groups = _groups_from_catalog(sessions, opts, entries, units, full)
+    result.groups = _groups_from_catalog(sessions, opts, files, cands, full)
     counts["duplicate_groups"] = len(result.groups)
     counts["duplicate_files"] = sum(len(g.paths) for g in result.groups)
     counts["wasted_bytes"] = sum(g.wasted for g in result.groups)
@@ -240,32 +268,18 @@ def record_end(sessions: sessionmaker[Session], result: ScanResult, status: str)
     database.in_transaction(sessions, lambda s: database.finish_scan(s, result.scan_id, status, counts))
 
 
-def _surviving(groups: Iterable[list[Unit]], units: dict[Unit, list[str]], hard_links: bool) -> Iterator[list[Unit]]:
-    """Yields the groups that can still hold duplicates: two files, or with --hard-links two paths."""
-    for g in groups:
-        if len(g) > 1 or (hard_links and len(units[g[0]]) > 1):
-            yield g
+def _job(files: walk.FileTable, cands: _Candidates, u: int, partial: str | None) -> tuple[Job, tuple[str, ...]]:
+    return (Job(files.paths[u], *files.stat_key(u), partial),
+            tuple(files.paths[i] for i in cands.aliases.get(u, ())))
 
 
-def _unit(e: walk.FileEntry) -> Unit:
-    return (e.device, e.inode)
-
-
-def _job(entries: dict[str, walk.FileEntry], units: dict[Unit, list[str]], u: Unit,
-         partial: str | None) -> tuple[Job, tuple[str, ...]]:
-    first, *aliases = units[u]
-    e = entries[first]
-    return Job(e.path, e.size, e.mtime_ns, e.ctime_ns, e.device, e.inode, partial), tuple(aliases)
-
-
-def _byte_batches(order: list[Unit], entries: dict[str, walk.FileEntry], units: dict[Unit, list[str]],
-                  max_files: int) -> Iterator[list[Unit]]:
+def _byte_batches(order: list[int], files: walk.FileTable, max_files: int) -> Iterator[list[int]]:
     """Yields batches of at most max_files files and about BATCH_BYTES bytes (one commit each)."""
-    batch: list[Unit] = []
+    batch: list[int] = []
     size = 0
     for u in order:
         batch.append(u)
-        size += entries[units[u][0]].size
+        size += files.size[u]
         if len(batch) >= max_files or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -288,46 +302,45 @@ def _is_regular_file(path: str) -> bool:
         return False
 
 
-def _meta_row(e: walk.FileEntry) -> dict:
-    return file_row(e.path, e.size, e.mtime_ns, e.ctime_ns, e.device, e.inode, time.time())
-
-
-def _hash_row(entries: dict[str, walk.FileEntry], path: str, algo: str, partial: str, full: str | None) -> dict:
-    e = entries[path]
+def _row(files: walk.FileTable, i: int, algo: str | None = None, partial: str | None = None,
+         full: str | None = None) -> dict:
+    """Returns the catalog row of file i: its stat record, and its hashes when given."""
     now = time.time()
-    return file_row(path, e.size, e.mtime_ns, e.ctime_ns, e.device, e.inode, now, algo, PARTIAL_BLOCK,
-                    partial, full, now)
+    return file_row(files.paths[i], *files.stat_key(i), now, algo, PARTIAL_BLOCK if partial else None,
+                    partial, full, now if partial else None)
 
 
-def _write(sessions: sessionmaker[Session], opts: ScanOptions, rows: list[dict]) -> None:
-    """Upserts rows in statements of opts.batch_size rows, in one transaction.
+def _write(sessions: sessionmaker[Session], opts: ScanOptions, rows: Iterable[dict]) -> None:
+    """Upserts rows in statements of opts.batch_size rows, committing every COMMIT_ROWS rows.
 
-    These rows cost no file reading to redo (stat records, partial hashes), so one commit per call is
-    enough; on SQLite each commit can trigger a WAL checkpoint with an fsync, ~10 ms apiece. The full
+    These rows cost no file reading to redo (stat records, partial hashes), so they are committed
+    in larger transactions: on SQLite each commit may checkpoint the WAL with an fsync. The full
     hashes, which do cost reading, are committed batch by batch by the workers (workers.hash_batch).
     """
-    if rows:
-        database.in_transaction(sessions, lambda s: database.upsert_files(s, rows, opts.batch_size))
+    for chunk in database.batched(rows, max(COMMIT_ROWS, opts.batch_size)):
+        database.in_transaction(sessions, lambda s: database.upsert_files(s, chunk, opts.batch_size))
 
 
-def _groups_from_catalog(sessions: sessionmaker[Session], opts: ScanOptions, entries: dict[str, walk.FileEntry],
-                         units: dict[Unit, list[str]], full: dict[Unit, str]) -> list[Group]:
+def _groups_from_catalog(sessions: sessionmaker[Session], opts: ScanOptions, files: walk.FileTable,
+                         cands: _Candidates, full: dict[int, str]) -> list[Group]:
     """Returns the catalog's groups under the roots, restricted to files this run walked and whose
     full digest it computed or trusted (a concurrent scanner or a stale row cannot slip in)."""
     with sessions() as s:
         stored = database.duplicate_groups(s, opts.roots, opts.algorithm)
     out = []
     for rows in stored:
-        members: dict[Unit, list[str]] = {}
+        members: set[int] = set()
         for r in rows:
-            e = entries.get(r.path)
-            if e is None or full.get(_unit(e)) != r.full_hash or r.size != e.size:
+            i = files.index.get(r.path)
+            if i is None or files.size[i] != r.size:
                 continue
-            members.setdefault(_unit(e), units[_unit(e)])
+            u = cands.rep_of.get(i, i)
+            if full.get(u) == r.full_hash:
+                members.add(u)
         if opts.hard_links:
-            paths = sorted(p for ps in members.values() for p in ps)
+            paths = sorted(files.paths[i] for u in members for i in cands.indices(u))
         else:
-            paths = sorted(ps[0] for ps in members.values())
+            paths = sorted(files.paths[u] for u in members)
         if len(paths) > 1:
             out.append(Group(rows[0].size, rows[0].full_hash or "", paths))
     out.sort(key=lambda g: (-g.wasted, g.paths[0]))

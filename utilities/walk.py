@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import stat
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -137,3 +138,43 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
                         errors.add(path, f"vanished during the scan ({describe_os_error(e)})")
                     except OSError as e:
                         errors.add(path, describe_os_error(e))
+
+
+class FileTable:
+    """The walk's result in columns: a path list plus arrays of 64-bit ints, about 60 bytes a file
+    besides the path itself, where a tuple per file costs ~260 (issue: 150 MB for 200,000 files)."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.index: dict[str, int] = {}
+        self.size = array("q")
+        self.mtime_ns = array("q")
+        self.ctime_ns = array("q")
+        self.device = array("q")      # signed, as stored in BIGINT columns (see signed64)
+        self.inode = array("q")
+
+    def add(self, e: FileEntry) -> None:
+        if e.path in self.index:      # the same file reached twice (a file root inside a dir root)
+            return
+        self.index[e.path] = len(self.paths)
+        self.paths.append(e.path)
+        self.size.append(e.size)
+        self.mtime_ns.append(e.mtime_ns)
+        self.ctime_ns.append(e.ctime_ns)
+        self.device.append(signed64(e.device))
+        self.inode.append(signed64(e.inode))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def stat_key(self, i: int) -> tuple[int, int, int, int, int]:
+        """(size, mtime_ns, ctime_ns, device, inode): what must match for a stored hash to hold."""
+        return self.size[i], self.mtime_ns[i], self.ctime_ns[i], self.device[i], self.inode[i]
+
+    def entry(self, i: int) -> FileEntry:
+        return FileEntry(self.paths[i], *self.stat_key(i))
+
+
+def signed64(n: int) -> int:
+    """st_dev/st_ino are unsigned 64-bit; BIGINT and array('q') are signed. Wrap, keeping equality."""
+    return n - (1 << 64) if n >= 1 << 63 else n
