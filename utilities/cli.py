@@ -152,6 +152,8 @@ def run(args: argparse.Namespace, runner_factory: RunnerFactory = in_process_run
                            "rerun to continue")
     except OSError as e:   # the report or an export could not be written
         return _fail(args, f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}".lstrip(": "))
+    except Exception as e:   # a bug: still one line, the traceback with -v
+        return _fail(args, f"internal error: {type(e).__name__}: {e} (rerun with -v for the traceback)")
     finally:
         signal.signal(signal.SIGTERM, old_term)
 

@@ -7,11 +7,11 @@ import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import islice
+from itertools import groupby, islice
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import (BigInteger, Float, Index, Integer, String, Text, and_, case, create_engine, delete, event,
+from sqlalchemy import (BigInteger, Float, Index, Integer, String, Text, and_, case, create_engine, delete, event, or_,
                         func, inspect, select, text, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine
@@ -250,12 +250,11 @@ def load_known(session: Session, root: str) -> dict[str, StoredFile]:
     return {f.path: f for f in iter_known(session, root)}
 
 
-def duplicate_groups(session: Session, roots: Sequence[str], algorithm: str) -> list[list[StoredFile]]:
-    """Returns the stored groups (same size and full hash of algorithm, two rows or more) under roots,
-    largest wasted space first; files within a group by path."""
-    under = _under(roots[0])
-    for root in roots[1:]:
-        under = under | _under(root)
+def iter_duplicate_rows(session: Session, roots: Sequence[str], algorithm: str,
+                        chunk: int = 5000) -> Iterator[StoredFile]:
+    """Yields the stored rows that share size and full hash (of algorithm) with another row under roots,
+    ordered by (size, hash) so that each group's rows come together; streamed, one query."""
+    under = or_(*(_under(r) for r in roots))
     dup = (select(FileHash.file_size, FileHash.hash_value)
            .where(under, FileHash.algorithm == algorithm, FileHash.hash_value.is_not(None))
            .group_by(FileHash.file_size, FileHash.hash_value)
@@ -264,12 +263,17 @@ def duplicate_groups(session: Session, roots: Sequence[str], algorithm: str) -> 
     stmt = (select(*_STORED_COLUMNS)
             .join(dup, and_(FileHash.file_size == dup.c.file_size, FileHash.hash_value == dup.c.hash_value))
             .where(under, FileHash.algorithm == algorithm)
-            .order_by(FileHash.file_size, FileHash.hash_value))
-    groups: dict[tuple[int, str], list[StoredFile]] = {}
+            .order_by(FileHash.file_size, FileHash.hash_value)
+            .execution_options(yield_per=chunk))
     for r in session.execute(stmt):
-        f = StoredFile(from_db_path(r[0]), *r[1:])
-        groups.setdefault((f.size, f.full_hash or ""), []).append(f)
-    out = [sorted(g, key=lambda f: f.path) for g in groups.values()]
+        yield StoredFile(from_db_path(r[0]), *r[1:])
+
+
+def duplicate_groups(session: Session, roots: Sequence[str], algorithm: str) -> list[list[StoredFile]]:
+    """Returns the stored groups (same size and full hash of algorithm, two rows or more) under roots,
+    largest wasted space first; files within a group by path."""
+    out = [sorted(g, key=lambda f: f.path)
+           for _, g in groupby(iter_duplicate_rows(session, roots, algorithm), key=lambda f: (f.size, f.full_hash))]
     out.sort(key=lambda g: (-g[0].size * (len(g) - 1), g[0].path))
     return out
 
@@ -377,5 +381,5 @@ def file_row(path: str, size: int, mtime_ns: int, ctime_ns: int, device: int, in
 
 
 __all__ = ["Base", "FileHash", "ScanMetadata", "DatabaseError", "StoredFile", "make_engine", "initialize_database",
-           "describe_error", "in_transaction", "load_known", "duplicate_groups", "scan_history", "upsert_files",
+           "describe_error", "in_transaction", "load_known", "duplicate_groups", "iter_duplicate_rows", "scan_history", "upsert_files",
            "delete_paths", "start_scan", "finish_scan", "file_row", "dispose_inherited_engines", "iter_known"]

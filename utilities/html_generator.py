@@ -9,8 +9,8 @@ by their sha256 hashes.
 Escaping is not left to memory:
 - every value put into the server-rendered HTML goes through one template helper (_html), which
   html-escapes anything that is not already markup it built itself (_Markup);
-- the data goes in as JSON with <, >, &, U+2028 and U+2029 written as \\uXXXX, so no file name
-  can end the <script> element;
+- the data goes in as JSON with <, >, &, U+2028, U+2029 and every other invisible character
+  written as \\uXXXX, so no file name can end the <script> element;
 - the page's own script inserts data with textContent / createTextNode only.
 
 Standard library only: this module must not import SQLAlchemy or anything else outside it.
@@ -75,11 +75,15 @@ def _join(parts: Any) -> _Markup:
     return _Markup("".join(_escape(p) for p in parts))
 
 
+# In the JSON: <, >, & (so nothing can close or open a tag) and every invisible character (so the
+# file's source shows no bidi trickery and U+2028/U+2029 never reach a script as line breaks).
+_JSON_UNSAFE = re.compile("[<>&" + _INVISIBLE.pattern[1:])
+
+
 def _script_json(data: Any) -> str:
     """JSON that is safe as the text of a <script> element (and valid JSON for JSON.parse)."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _csp_hash(text: str) -> str:
@@ -134,12 +138,13 @@ def _when(ts: float | None) -> tuple[str, str]:
 # the data the page's script reads
 
 
-def _splitter(roots: list[str]) -> Any:
-    """Returns path -> index just past its last separator ('/' or, for Windows paths, also '\\')."""
+def _splitter(roots: list[str]) -> tuple[Any, str]:
+    """Returns (path -> index just past its last separator, the separator): '/', or for Windows
+    roots '\\' (and '/' too when splitting)."""
     windows = any(re.match(r"^(?:[A-Za-z]:[\\/]|\\\\)", r) for r in roots)
     if windows:
-        return lambda p: max(p.rfind("/"), p.rfind("\\")) + 1
-    return lambda p: p.rfind("/") + 1
+        return (lambda p: max(p.rfind("/"), p.rfind("\\")) + 1), "\\"
+    return (lambda p: p.rfind("/") + 1), "/"
 
 
 def _page_data(report: dict[str, Any], all_files_limit: int) -> tuple[dict[str, Any], int | None]:
@@ -149,7 +154,8 @@ def _page_data(report: dict[str, Any], all_files_limit: int) -> tuple[dict[str, 
     files:  [[dirIndex, name, size, hash or null], ...] or null
     A path is dirs[dirIndex] + name exactly (dirs keep their trailing separator).
     """
-    split = _splitter([str(r) for r in report.get("roots") or ()])
+    roots = [str(r) for r in report.get("roots") or ()]
+    split, sep = _splitter(roots)
     dir_index: dict[str, int] = {}
     dirs: list[str] = []
 
@@ -191,6 +197,8 @@ def _page_data(report: dict[str, Any], all_files_limit: int) -> tuple[dict[str, 
     rest = [[str(e.get("path", "")), str(e.get("error", ""))] for e in errors[ERRORS_INLINE:]]
     data = {
         "v": 1,
+        "roots": roots,
+        "sep": sep,
         "dirs": dirs,
         "groups": groups,
         "files": files,
@@ -285,7 +293,8 @@ def _render(report: dict[str, Any], all_files_limit: int) -> str:
     banner = _Markup("")
     if not finished:
         banner = _html(
-            '<div class="banner" role="alert"><div class="wrap"><strong>Incomplete scan.</strong> '
+            '<div class="banner" role="alert"><div class="wrap">'
+            '<span class="banner-icon" aria-hidden="true">\u26a0</span><strong>Incomplete scan.</strong> '
             "This scan was interrupted; the groups cover only what was hashed. Files not reached "
             "may have more copies, and some groups may be missing.</div></div>")
 
@@ -332,7 +341,7 @@ def _render(report: dict[str, Any], all_files_limit: int) -> str:
             body = _html(
                 '<p class="note" id="files-omitted"><strong>All-files table left out.</strong> '
                 "The scan listed $total files, more than the $limit this report embeds, so the "
-                "table of all files is not in this page. The duplicate groups above are complete; "
+                "table of all files is not in this page. The duplicate groups are complete; "
                 "for the full list use the JSON or CSV export.</p>",
                 total=f"{files_total:,}", limit=f"{all_files_limit:,}")
         else:
@@ -364,8 +373,9 @@ def _render(report: dict[str, Any], all_files_limit: int) -> str:
 
 def _stat(label: str, value: str, detail: str, cls: str, key: str) -> _Markup:
     return _html('<div class="stat $cls" data-stat="$key"><div class="stat-label">$label</div>'
-                 '<div class="stat-value">$value</div><div class="stat-detail">$detail</div></div>',
-                 cls=cls, key=key, label=label, value=value, detail=detail)
+                 '<div class="stat-value" title="$tip">$value</div><div class="stat-detail">$detail</div></div>',
+                 cls=cls, key=key, label=label, value=value, detail=detail,
+                 tip=f"{value} ({detail})" if detail else value)
 
 
 _PAGER = """<nav class="pager" data-where="$where" aria-label="Pages of groups">
@@ -434,10 +444,16 @@ $files_tab
 <section class="panel" id="panel-groups" role="tabpanel" aria-labelledby="tab-groups">
 <div class="card chart-card" id="chart-card">
 <div class="card-head"><h2 id="chart-title">Where the wasted space is</h2>
-<div class="seg" role="group" aria-label="Group the chart by">
+<div class="chart-opts"><div class="seg" role="group" aria-label="Group the chart by">
 <button type="button" class="seg-btn" data-mode="dir" aria-pressed="true">Directories</button>
 <button type="button" class="seg-btn" data-mode="ext" aria-pressed="false">Extensions</button>
-</div></div>
+</div>
+<select id="chart-depth" class="depth" aria-label="Directory level" title="Add up by the file's own folder, or by the folders 1, 2 or 3 levels below the scanned root">
+<option value="0">Parent folder</option>
+<option value="1">Top-level folder</option>
+<option value="2">2 levels deep</option>
+<option value="3">3 levels deep</option>
+</select></div></div>
 <p class="chart-note" id="chart-note"></p>
 <div class="chart-box" id="chart-box"><svg id="chart" class="chart" role="img" aria-labelledby="chart-title" width="600" height="40"></svg></div>
 </div>
@@ -499,6 +515,7 @@ button,input,select{font:inherit;color:inherit}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .banner{background:var(--warn-bg);border-bottom:1px solid var(--warn-border);color:var(--warn-text);padding:12px 0;font-size:15px}
 .banner strong{margin-right:.35em}
+.banner-icon{margin-right:.45em;font-size:1.1em}
 .top{background:var(--card);border-bottom:1px solid var(--border);padding:26px 0 22px}
 .eyebrow{font-size:12px;font-weight:600;letter-spacing:.08em;text-transform:uppercase;color:var(--accent-text)}
 .top h1{font-size:28px;margin:2px 0 14px}
@@ -510,13 +527,14 @@ button,input,select{font:inherit;color:inherit}
 .roots{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:6px}
 .root{background:var(--accent-soft);color:var(--accent-text);border-radius:6px;padding:1px 8px;overflow-wrap:anywhere}
 .db{overflow-wrap:anywhere}
-.stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px}
-.stat{border:1px solid var(--border);border-radius:var(--radius);padding:12px 14px;background:var(--card);min-width:0}
+.stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(165px,1fr));gap:12px}
+@media (min-width:1180px){.stats{grid-template-columns:minmax(0,1.3fr) repeat(6,minmax(0,1fr))}}
+.stat{border:1px solid var(--border);border-radius:var(--radius);padding:12px 13px;background:var(--card);min-width:0}
 .stat-label{font-size:12.5px;color:var(--muted);font-weight:500}
-.stat-value{font-size:22px;font-weight:650;font-variant-numeric:tabular-nums;letter-spacing:-.01em;line-height:1.3;overflow-wrap:anywhere}
+.stat-value{font-size:21px;font-weight:650;font-variant-numeric:tabular-nums;letter-spacing:-.01em;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .stat-detail{font-size:12px;color:var(--faint);min-height:1.2em;font-variant-numeric:tabular-nums}
 .stat-wasted{background:var(--wasted-soft);border-color:transparent}
-.stat-wasted .stat-value{color:var(--wasted);font-size:26px}
+.stat-wasted .stat-value{color:var(--wasted);font-size:25px}
 .stat-errors .stat-value{color:var(--wasted)}
 .errors{margin-top:14px;border:1px solid var(--border);border-radius:var(--radius);padding:0 14px;font-size:14px}
 .errors summary{cursor:pointer;padding:10px 0;font-weight:550}
@@ -548,6 +566,9 @@ main.wrap{padding-top:20px;padding-bottom:24px}
 .chart .row:hover .bar,.chart .row:focus .bar{fill:var(--accent-text)}
 .chart .row:focus{outline:none}
 .chart .row:focus .bar-bg{stroke:var(--accent);stroke-width:1.5}
+.chart-opts{display:flex;gap:10px;align-items:center;flex-wrap:wrap}
+.depth{border:1px solid var(--border-strong);border-radius:8px;padding:4px 8px;font-size:13px;background:var(--card);height:30px}
+.depth:disabled{opacity:.4}
 .seg{display:inline-flex;border:1px solid var(--border-strong);border-radius:8px;overflow:hidden}
 .seg-btn{background:var(--card);border:0;padding:4px 12px;font-size:13px;cursor:pointer;color:var(--muted)}
 .seg-btn+.seg-btn{border-left:1px solid var(--border-strong)}
@@ -979,7 +1000,26 @@ document.addEventListener("keydown", (e) => {
 });
 
 // ---- chart: where the wasted space is (each group's wasted bytes shared evenly by its copies)
-let chartMode = "dir";
+let chartMode = "dir", depth = 0, buckets = null;
+const SEP = D.sep || "/";
+const ROOTS = (D.roots || []).map((r) => r.endsWith(SEP) || r.endsWith("/") ? r : r + SEP);
+function bucketOf(d) {
+  if (!depth) return d;
+  if (!buckets) buckets = new Map();
+  let b = buckets.get(d);
+  if (b !== undefined) return b;
+  const s = dirs[d];
+  let pos = 0;
+  for (const r of ROOTS) if (r.length > pos && s.startsWith(r)) pos = r.length;
+  for (let i = 0; i < depth && pos < s.length; i++) {
+    const j = s.indexOf(SEP, pos);
+    pos = j < 0 ? s.length : j + 1;
+  }
+  b = s.slice(0, pos);
+  buckets.set(d, b);
+  return b;
+}
+function pctText(p) { return p >= 10 ? p.toFixed(0) + "%" : p >= 1 ? p.toFixed(1) + "%" : p >= 0.01 ? p.toFixed(2) + "%" : "<0.01%"; }
 function chartItems() {
   const acc = new Map();
   let total = 0;
@@ -989,7 +1029,7 @@ function chartItems() {
     const share = g[3] / n;
     total += g[3];
     for (let k = 4; k < g.length; k += 2) {
-      const key = chartMode === "dir" ? g[k] : extOf(g[k + 1]);
+      const key = chartMode === "dir" ? bucketOf(g[k]) : extOf(g[k + 1]);
       acc.set(key, (acc.get(key) || 0) + share);
     }
   }
@@ -1006,7 +1046,7 @@ function drawChart() {
   const svg = byId("chart");
   const {items, total, count} = chartItems();
   const W = Math.max(300, byId("chart-box").clientWidth);
-  const rowH = 26, pad = 4;
+  const rowH = 23, pad = 3;
   const H = items.length ? items.length * rowH + pad * 2 : 36;
   svg.setAttribute("width", W);
   svg.setAttribute("height", H);
@@ -1028,18 +1068,18 @@ function drawChart() {
   const maxChars = Math.max(6, Math.floor((labelW - 4) / 7.3));
   items.forEach((it, r) => {
     const y = pad + r * rowH;
-    const label = chartMode === "dir" ? dirs[it.key] : it.key ? "." + it.key : "(no extension)";
+    const label = chartMode === "dir" ? (depth ? it.key : dirs[it.key]) : it.key ? "." + it.key : "(no extension)";
     const row = sv("g", {class: "row", tabindex: "0", role: "button"}, svg);
     const pct = total ? (100 * it.value / total) : 0;
-    sv("title", {}, row).textContent = label + "\n" + human(Math.round(it.value)) + " wasted (" + pct.toFixed(1) + "%)";
+    sv("title", {}, row).textContent = label + "\n" + human(Math.round(it.value)) + " wasted (" + pctText(pct) + ")";
     sv("text", {x: labelW, y: y + rowH / 2, "text-anchor": "end", "dominant-baseline": "central", class: "lbl"}, row)
       .textContent = ellipsize(cleanLabel(label), maxChars, chartMode === "dir");
-    sv("rect", {x: barX, y: y + 5, width: barMax, height: rowH - 10, rx: 3, class: "bar-bg"}, row);
-    sv("rect", {x: barX, y: y + 5, width: Math.max(2, barMax * it.value / max).toFixed(1), height: rowH - 10, rx: 3, class: "bar"}, row);
+    sv("rect", {x: barX, y: y + 4, width: barMax, height: rowH - 8, rx: 3, class: "bar-bg"}, row);
+    sv("rect", {x: barX, y: y + 4, width: Math.max(2, barMax * it.value / max).toFixed(1), height: rowH - 8, rx: 3, class: "bar"}, row);
     sv("text", {x: barX + barMax + 8, y: y + rowH / 2, "dominant-baseline": "central", class: "val"}, row)
-      .textContent = human(Math.round(it.value)) + (narrow ? "" : " \u00b7 " + pct.toFixed(pct < 10 ? 1 : 0) + "%");
+      .textContent = human(Math.round(it.value)) + (narrow ? "" : " \u00b7 " + pctText(pct));
     const pick = () => {
-      if (chartMode === "dir") f.text.value = dirs[it.key]; else f.ext.value = it.key || "";
+      if (chartMode === "dir") f.text.value = label; else f.ext.value = it.key || "";
       recompute();
     };
     row.addEventListener("click", pick);
@@ -1049,10 +1089,12 @@ function drawChart() {
 for (const b of document.querySelectorAll(".seg-btn")) {
   b.addEventListener("click", () => {
     chartMode = b.dataset.mode;
+    byId("chart-depth").disabled = chartMode !== "dir";
     for (const o of document.querySelectorAll(".seg-btn")) o.setAttribute("aria-pressed", o === b ? "true" : "false");
     drawChart();
   });
 }
+byId("chart-depth").addEventListener("change", (e) => { depth = +e.target.value; buckets = null; drawChart(); });
 let resizeTimer = 0;
 window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(drawChart, 120); });
 

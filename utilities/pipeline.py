@@ -8,8 +8,10 @@ import logging
 import os
 import stat
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from itertools import groupby
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 RACY_WINDOW_NS = 2_000_000_000   # a hash taken less than 2 s after the file's mtime is not trusted later
 BATCH_BYTES = 64 * 2**20         # at most this many bytes of full hashing per batch (and per commit)
 PARTIAL_TASK_FILES = 256         # files per partial-hash task: small tasks, as they do no database writes
-COMMIT_ROWS = 20_000             # rows per commit of the parent's own writes (stat records, partial hashes)
+COMMIT_ROWS = 5_000              # rows per commit of the parent's own writes (stat records, partial hashes)
 
 
 @dataclass
@@ -87,11 +89,11 @@ class _Candidates:
     """Files that share their size with another file, one unit per inode (hard links are one file)."""
 
     def __init__(self, files: walk.FileTable, opts: ScanOptions) -> None:
-        self.reps: list[int] = []                 # one index per unit, the alphabetically first path
+        self.reps = array("i")                    # one index per unit, the alphabetically first path
         self.aliases: dict[int, list[int]] = {}   # rep -> the other paths of its inode, when it has any
         self.rep_of: dict[int, int] = {}          # alias -> rep
         self.member = bytearray(len(files))       # 1 for every path of every candidate unit
-        size = files.size
+        self.size = size = files.size
         order = sorted((i for i in range(len(files)) if size[i] or opts.include_empty), key=size.__getitem__)
         start = 0
         while start < len(order):
@@ -103,13 +105,14 @@ class _Candidates:
             start = end
 
     def _add_run(self, files: walk.FileTable, run: list[int], hard_links: bool) -> None:
+        """Adds one size's files; reps therefore stay in size order (regroup relies on it)."""
         by_inode: dict[tuple[int, int], list[int]] = {}
         for i in run:
             by_inode.setdefault((files.device[i], files.inode[i]), []).append(i)
         if len(by_inode) < 2 and not hard_links:
             return                                  # all names of one file: nothing to compare
         for idx in by_inode.values():
-            idx.sort(key=files.paths.__getitem__)
+            idx.sort(key=files.path)
             rep = idx[0]
             self.reps.append(rep)
             for i in idx:
@@ -122,11 +125,20 @@ class _Candidates:
     def indices(self, rep: int) -> list[int]:
         return [rep, *self.aliases.get(rep, ())]
 
-    def surviving(self, groups: Iterable[list[int]], hard_links: bool) -> Iterator[list[int]]:
-        """Yields the groups that can still hold duplicates: two files, or with --hard-links two paths."""
-        for g in groups:
-            if len(g) > 1 or (hard_links and g[0] in self.aliases):
-                yield g
+    def regroup(self, digests: list[str | None], hard_links: bool) -> list[int]:
+        """Returns the units still sharing (size, digest) with another: two files, or with --hard-links
+        two paths. reps are in size order, so each size is regrouped on its own (small dicts only)."""
+        out: list[int] = []
+        for _, run in groupby(self.reps, key=self.size.__getitem__):
+            by_digest: dict[str, list[int]] = {}
+            for u in run:
+                d = digests[u]
+                if d is not None:
+                    by_digest.setdefault(d, []).append(u)
+            for g in by_digest.values():
+                if len(g) > 1 or (hard_links and g[0] in self.aliases):
+                    out.extend(g)
+        return out
 
 
 def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner) -> ScanResult:
@@ -158,18 +170,21 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
 
     # 3. sync with the catalog: which files are unchanged, which stored hashes still hold, what vanished
     unchanged = bytearray(len(files))
-    stored: dict[int, tuple[str, str | None]] = {}     # trusted (partial, full) of candidate paths
+    # Digests by file index: lists, not dicts, since most files are candidates (8 bytes a slot).
+    # Filled first with the stored digests that still hold, then with those computed.
+    partial: list[str | None] = [None] * len(files)
+    full: list[str | None] = [None] * len(files)
     maybe_gone: list[str] = []
     with sessions() as s:
         for root in opts.roots:
             for row in database.iter_known(s, root):
-                i = files.index.get(row.path)
+                i = files.lookup(row.path)
                 if i is None:
                     maybe_gone.append(row.path)
                 elif (row.size, row.mtime_ns, row.ctime_ns, row.device, row.inode) == files.stat_key(i):
                     unchanged[i] = 1
                     if cands.member[i] and _trusted(row, algo):
-                        stored[i] = (row.partial_hash, row.full_hash)     # type: ignore[assignment]
+                        partial[i], full[i] = row.partial_hash, row.full_hash
                 else:
                     log.debug("CHANGED: %s", row.path)
     vanished = [p for p in maybe_gone if not _is_regular_file(p)]   # rows of files filtered out this time stay
@@ -183,51 +198,51 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
     _write(sessions, opts, (_row(files, i) for i in range(len(files)) if not unchanged[i] and not cands.member[i]))
 
     interrupted = False
-    partial: dict[int, str] = {}
-    full: dict[int, str] = {}
-    written: set[int] = set()      # units of this run whose rows (with hashes) are committed
+    written = bytearray(len(files))     # 1 for units whose rows (with hashes) this run committed
     try:
         # 4. partial hash
-        jobs = []
+        jobs = array("i")
         for u in cands.reps:
-            known = {stored.get(i) for i in cands.indices(u)}
-            if len(known) == 1 and None not in known:
-                partial[u], f = known.pop()               # type: ignore[misc]
-                if f:
-                    full[u] = f
-            else:
+            if partial[u] is None or (u in cands.aliases and any(   # all names of a file must agree
+                    (partial[i], full[i]) != (partial[u], full[u]) for i in cands.aliases[u])):
+                partial[u] = full[u] = None
                 jobs.append(u)
         counts["partial_reused"] = len(cands.reps) - len(jobs)
-        fresh_partial: set[int] = set()
         with stage_bar("2/5 partial hash", total=len(jobs)) as bar:
             tasks = (Task("partial", algo, opts.chunk_size, False, [_job(files, cands, u, None) for u in chunk])
                      for chunk in database.batched(jobs, PARTIAL_TASK_FILES))
             for outcomes in runner(hash_batch, tasks):
                 for o in outcomes:
-                    u = files.index[o.path]
+                    u = files.lookup(o.path)
                     _count(counts, errors, o)
                     if o.digest:
                         partial[u] = o.digest
-                        fresh_partial.add(u)
                         if o.complete:
                             full[u] = o.digest
                 bar.update(len(outcomes))
-        by_partial: dict[tuple[int, str], list[int]] = defaultdict(list)
-        for u in cands.reps:
-            if u in partial:
-                by_partial[(files.size[u], partial[u])].append(u)
-        survivors = [u for g in cands.surviving(by_partial.values(), opts.hard_links) for u in g]
-        del by_partial
-        need_full = sorted((u for u in survivors if u not in full), key=files.inode.__getitem__)  # disk order
+        survivors = cands.regroup(partial, opts.hard_links)
+        need_full = sorted((u for u in survivors if full[u] is None), key=files.inode.__getitem__)  # disk order
         counts["partial_hashed"] = len(jobs)
         stages.done("partial hash", "%d hashed, %d reused, %d candidates left, %d need a full hash",
                     len(jobs), counts["partial_reused"], len(survivors), len(need_full))
 
         # Rows for what the partial stage settled: files it hashed that need no full hash.
-        settled = fresh_partial.difference(need_full)
-        _write(sessions, opts, (_row(files, i, algo, partial[u], full.get(u))
+        going_full = set(need_full)
+        settled = [u for u in jobs if partial[u] is not None and u not in going_full]
+        _write(sessions, opts, (_row(files, i, algo, partial[u], full[u])
                                 for u in settled for i in cands.indices(u)))
-        written |= settled
+        for u in settled:
+            written[u] = 1
+        # What is committed and cannot form a group is no longer needed: free it before the full stage.
+        keep = bytearray(len(files))
+        for u in survivors:
+            keep[u] = 1
+        for u, d in enumerate(full):
+            if d is not None and not keep[u]:
+                full[u] = None
+        for u in settled:
+            partial[u] = None
+        del jobs, settled, survivors, going_full, keep
 
         # 5. full hash of the survivors, recorded batch by batch by whoever hashed them
         with stage_bar("3/5 full hash", total=sum(files.size[u] for u in need_full), unit="B") as bar:
@@ -236,10 +251,10 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
             for outcomes in runner(hash_batch, tasks):
                 for o in outcomes:
                     _count(counts, errors, o)
-                    u = files.index[o.path]
+                    u = files.lookup(o.path)
                     if o.digest:
                         full[u] = o.digest
-                        written.add(u)
+                        written[u] = 1
                     bar.update(files.size[u])
         counts["full_hashed"] = len(need_full)
         stages.done("full hash", "%d hashed, %d bytes read in all", len(need_full), counts["bytes_read"])
@@ -249,7 +264,7 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
 
     if not interrupted:   # new files that could not be hashed still belong in the catalog, without hashes
         _write(sessions, opts, (_row(files, i) for i in range(len(files))
-                                if cands.member[i] and not unchanged[i] and cands.rep_of.get(i, i) not in written))
+                                if cands.member[i] and not unchanged[i] and not written[cands.rep_of.get(i, i)]))
 
     # 6. groups, read back from the catalog and kept only where this run vouches for the digest
     result.groups = _groups_from_catalog(sessions, opts, files, cands, full)
@@ -269,8 +284,8 @@ def record_end(sessions: sessionmaker[Session], result: ScanResult, status: str)
 
 
 def _job(files: walk.FileTable, cands: _Candidates, u: int, partial: str | None) -> tuple[Job, tuple[str, ...]]:
-    return (Job(files.paths[u], *files.stat_key(u), partial),
-            tuple(files.paths[i] for i in cands.aliases.get(u, ())))
+    return (Job(files.path(u), *files.stat_key(u), partial),
+            tuple(files.path(i) for i in cands.aliases.get(u, ())))
 
 
 def _byte_batches(order: list[int], files: walk.FileTable, max_files: int) -> Iterator[list[int]]:
@@ -306,7 +321,7 @@ def _row(files: walk.FileTable, i: int, algo: str | None = None, partial: str | 
          full: str | None = None) -> dict:
     """Returns the catalog row of file i: its stat record, and its hashes when given."""
     now = time.time()
-    return file_row(files.paths[i], *files.stat_key(i), now, algo, PARTIAL_BLOCK if partial else None,
+    return file_row(files.path(i), *files.stat_key(i), now, algo, PARTIAL_BLOCK if partial else None,
                     partial, full, now if partial else None)
 
 
@@ -322,26 +337,23 @@ def _write(sessions: sessionmaker[Session], opts: ScanOptions, rows: Iterable[di
 
 
 def _groups_from_catalog(sessions: sessionmaker[Session], opts: ScanOptions, files: walk.FileTable,
-                         cands: _Candidates, full: dict[int, str]) -> list[Group]:
+                         cands: _Candidates, full: list[str | None]) -> list[Group]:
     """Returns the catalog's groups under the roots, restricted to files this run walked and whose
     full digest it computed or trusted (a concurrent scanner or a stale row cannot slip in)."""
-    with sessions() as s:
-        stored = database.duplicate_groups(s, opts.roots, opts.algorithm)
     out = []
-    for rows in stored:
-        members: set[int] = set()
-        for r in rows:
-            i = files.index.get(r.path)
-            if i is None or files.size[i] != r.size:
-                continue
-            u = cands.rep_of.get(i, i)
-            if full.get(u) == r.full_hash:
-                members.add(u)
-        if opts.hard_links:
-            paths = sorted(files.paths[i] for u in members for i in cands.indices(u))
-        else:
-            paths = sorted(files.paths[u] for u in members)
-        if len(paths) > 1:
-            out.append(Group(rows[0].size, rows[0].full_hash or "", paths))
+    with sessions() as s:
+        rows = database.iter_duplicate_rows(s, opts.roots, opts.algorithm)
+        for (size, digest), group in groupby(rows, key=lambda r: (r.size, r.full_hash)):
+            members: set[int] = set()
+            for r in group:
+                i = files.lookup(r.path)
+                if i is not None and files.size[i] == size and full[cands.rep_of.get(i, i)] == digest:
+                    members.add(cands.rep_of.get(i, i))
+            if opts.hard_links:
+                paths = sorted(files.path(i) for u in members for i in cands.indices(u))
+            else:
+                paths = sorted(files.path(u) for u in members)
+            if len(paths) > 1:
+                out.append(Group(size, digest or "", paths))
     out.sort(key=lambda g: (-g.wasted, g.paths[0]))
     return out
