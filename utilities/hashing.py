@@ -23,7 +23,11 @@ ALGORITHMS: dict[str, Callable[[], Any]] = {
     "sha512": hashlib.sha512,
     "blake2b": hashlib.blake2b,
 }
-PARTIAL_BLOCK = 4096            # bytes read from the head and from the tail (see README "Partial hash")
+# Bytes read from the head and from the tail (bench/partial_block.py, README "Partial hash"): on the
+# medium corpus 64 KiB leaves 850 files for the full hash where 4 KiB leaves 5,337, for 224 MiB more
+# read up front; warm-cache time is the same, and on disks and NAS shares an avoided open-and-seek
+# costs more than 64 KiB of sequential reading. Files up to 128 KiB are read whole, once.
+PARTIAL_BLOCK = 64 * 1024
 DEFAULT_CHUNK = 4 * 2**20       # bytes per read of a full hash
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
