@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
 import time
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import groupby
 from dataclasses import dataclass, field
 
@@ -18,9 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import database, walk
 from .database import StoredFile, file_row
-from .hashing import PARTIAL_BLOCK, Job, Outcome
+from .hashing import PARTIAL_BLOCK
 from .progress import stage_bar
-from .workers import Runner, Task, hash_batch
+from .workers import Result, Runner, Task, hash_batch
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +195,10 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
     counts["new_or_changed"], counts["vanished"] = n_changed, len(vanished)
     stages.done("sync", "%d unchanged, %d new or changed, %d vanished rows deleted",
                 len(files) - n_changed, n_changed, len(vanished))
-    # Rows of new or changed files that no hash stage will write (those stages write their own).
-    _write(sessions, opts, (_row(files, i) for i in range(len(files)) if not unchanged[i] and not cands.member[i]))
+    # Rows of new or changed files that no hash stage will write (those stages write their own),
+    # written by a thread while this one drives the partial hashes: the two overlap.
+    writer = _Background(lambda: _write(sessions, opts, (_row(files, i) for i in range(len(files))
+                                                          if not unchanged[i] and not cands.member[i])))
 
     interrupted = False
     written = bytearray(len(files))     # 1 for units whose rows (with hashes) this run committed
@@ -209,58 +212,50 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
                 jobs.append(u)
         counts["partial_reused"] = len(cands.reps) - len(jobs)
         with stage_bar("2/5 partial hash", total=len(jobs)) as bar:
-            tasks = (Task("partial", algo, opts.chunk_size, False, [_job(files, cands, u, None) for u in chunk])
+            tasks = (_task("partial", opts, files, cands, chunk, None)
                      for chunk in database.batched(jobs, PARTIAL_TASK_FILES))
-            for outcomes in runner(hash_batch, tasks):
-                for o in outcomes:
-                    u = files.lookup(o.path)
-                    _count(counts, errors, o)
-                    if o.digest:
-                        partial[u] = o.digest
-                        if o.complete:
-                            full[u] = o.digest
-                bar.update(len(outcomes))
+            for res in runner(hash_batch, tasks):
+                _absorb(res, files, counts, errors, partial)
+                for k, u in enumerate(res.units):
+                    if res.complete[k]:
+                        full[u] = res.digests[k]
+                bar.update(len(res.units))
+        counts["partial_hashed"] = len(jobs)
         survivors = cands.regroup(partial, opts.hard_links)
         need_full = sorted((u for u in survivors if full[u] is None), key=files.inode.__getitem__)  # disk order
-        counts["partial_hashed"] = len(jobs)
         stages.done("partial hash", "%d hashed, %d reused, %d candidates left, %d need a full hash",
-                    len(jobs), counts["partial_reused"], len(survivors), len(need_full))
+                    counts["partial_hashed"], counts["partial_reused"], len(survivors), len(need_full))
 
-        # Rows for what the partial stage settled: files it hashed that need no full hash.
-        going_full = set(need_full)
-        settled = [u for u in jobs if partial[u] is not None and u not in going_full]
-        _write(sessions, opts, (_row(files, i, algo, partial[u], full[u])
-                                for u in settled for i in cands.indices(u)))
+        # Rows of what the partial stage settled (hashed, no full hash needed), written by the thread
+        # while the full stage runs: in few large transactions, since on SQLite many small commits
+        # rewrite the same index pages again and again (5 page writes a row with 256-row commits).
+        going_full = bytearray(len(files))
+        for u in need_full:
+            going_full[u] = 1
+        settled = array("i", (u for u in jobs if partial[u] is not None and not going_full[u]))
+        del jobs, going_full
+        writer.join()
+        writer = _Background(lambda: _write(sessions, opts, (_row(files, i, algo, partial[u], full[u])
+                                                              for u in settled for i in cands.indices(u))))
         for u in settled:
             written[u] = 1
-        # What is committed and cannot form a group is no longer needed: free it before the full stage.
-        keep = bytearray(len(files))
-        for u in survivors:
-            keep[u] = 1
-        for u, d in enumerate(full):
-            if d is not None and not keep[u]:
-                full[u] = None
-        for u in settled:
-            partial[u] = None
-        del jobs, settled, survivors, going_full, keep
 
-        # 5. full hash of the survivors, recorded batch by batch by whoever hashed them
+        # 5. full hash of the survivors, committed batch by batch by whoever hashed them
         with stage_bar("3/5 full hash", total=sum(files.size[u] for u in need_full), unit="B") as bar:
-            tasks = (Task("full", algo, opts.chunk_size, True, [_job(files, cands, u, partial[u]) for u in chunk])
+            tasks = (_task("full", opts, files, cands, chunk, partial)
                      for chunk in _byte_batches(need_full, files, opts.batch_size))
-            for outcomes in runner(hash_batch, tasks):
-                for o in outcomes:
-                    _count(counts, errors, o)
-                    u = files.lookup(o.path)
-                    if o.digest:
-                        full[u] = o.digest
-                        written[u] = 1
-                    bar.update(files.size[u])
+            for res in runner(hash_batch, tasks):
+                _absorb(res, files, counts, errors, full)
+                for u in res.units:
+                    written[u] = full[u] is not None
+                bar.update(sum(files.size[u] for u in res.units))
         counts["full_hashed"] = len(need_full)
         stages.done("full hash", "%d hashed, %d bytes read in all", len(need_full), counts["bytes_read"])
     except KeyboardInterrupt:
         interrupted = True
         log.warning("interrupted: committed batches are kept; a rerun hashes only what is missing")
+    finally:
+        writer.join()
 
     if not interrupted:   # new files that could not be hashed still belong in the catalog, without hashes
         _write(sessions, opts, (_row(files, i) for i in range(len(files))
@@ -283,9 +278,46 @@ def record_end(sessions: sessionmaker[Session], result: ScanResult, status: str)
     database.in_transaction(sessions, lambda s: database.finish_scan(s, result.scan_id, status, counts))
 
 
-def _job(files: walk.FileTable, cands: _Candidates, u: int, partial: str | None) -> tuple[Job, tuple[str, ...]]:
-    return (Job(files.path(u), *files.stat_key(u), partial),
-            tuple(files.path(i) for i in cands.aliases.get(u, ())))
+def _task(kind: str, opts: ScanOptions, files: walk.FileTable, cands: _Candidates, units: Iterable[int],
+          partial: list[str | None] | None) -> Task:
+    units = array("i", units)
+    aliases = {k: tuple(files.path(i) for i in cands.aliases[u]) for k, u in enumerate(units) if u in cands.aliases}
+    return Task(kind, opts.algorithm, opts.chunk_size, kind == "full", units, [files.path(u) for u in units],
+                [files.stat_key(u) for u in units], [partial[u] for u in units] if partial else None, aliases)
+
+
+def _absorb(res: Result, files: walk.FileTable, counts: dict[str, int], errors: walk.ErrorLog,
+            digests: list[str | None]) -> None:
+    """Takes a batch's digests into digests[] and its problems into the error log."""
+    counts["bytes_read"] += res.bytes_read
+    for k, u in enumerate(res.units):
+        d = res.digests[k]
+        if d is not None:
+            digests[u] = d
+    for k, problem in res.problems:
+        errors.add(files.path(res.units[k]), problem)
+        if problem.startswith("changed"):
+            counts["changed_during_scan"] += 1
+
+
+class _Background:
+    """Runs fn in a thread; join() waits and re-raises what it raised."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn,), name="catalog-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except BaseException as e:   # handed to the main thread by join()
+            self.error = e
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _byte_batches(order: list[int], files: walk.FileTable, max_files: int) -> Iterator[list[int]]:
@@ -300,14 +332,6 @@ def _byte_batches(order: list[int], files: walk.FileTable, max_files: int) -> It
             batch, size = [], 0
     if batch:
         yield batch
-
-
-def _count(counts: dict[str, int], errors: walk.ErrorLog, o: Outcome) -> None:
-    counts["bytes_read"] += o.bytes_read
-    if o.problem:
-        errors.add(o.path, o.problem)
-        if o.problem.startswith("changed"):
-            counts["changed_during_scan"] += 1
 
 
 def _is_regular_file(path: str) -> bool:

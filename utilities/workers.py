@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+from array import array
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -14,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import database
-from .hashing import DEFAULT_CHUNK, PARTIAL_BLOCK, Job, Outcome, hash_one
+from .hashing import DEFAULT_CHUNK, PARTIAL_BLOCK, Job, hash_one
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,12 +26,25 @@ _buffer = bytearray(0)
 
 
 class Task(NamedTuple):
-    """A batch of hash jobs; with record=True the batch's rows are committed before it returns."""
-    kind: str                # "partial" or "full"
+    """A batch of files to hash, in columns (cheap to pickle); with record=True its digests are
+    committed before it returns."""
+    kind: str                               # "partial" or "full"
     algorithm: str
     chunk_size: int
     record: bool
-    jobs: list[tuple[Job, tuple[str, ...]]]   # each job with the other paths of its inode (hard links)
+    units: array                            # the parent's file indices, echoed back in the Result
+    paths: list[str]
+    stats: list[tuple[int, int, int, int, int]]   # (size, mtime_ns, ctime_ns, device, inode) per file
+    partials: list[str | None] | None       # full stage: the partial digests, carried into the rows
+    aliases: dict[int, tuple[str, ...]]     # position -> the other paths of that inode (hard links)
+
+
+class Result(NamedTuple):
+    units: array                            # as sent
+    digests: list[str | None]               # None where the file could not be hashed
+    complete: bytes                         # 1 where the digest covers the whole file
+    bytes_read: int
+    problems: list[tuple[int, str]]         # (position, why it could not be hashed)
 
 
 def init_worker(db_url: str) -> None:
@@ -57,8 +71,8 @@ def use_sessions(sessions: sessionmaker[Session]) -> None:
     _sessions = sessions
 
 
-def hash_batch(task: Task) -> list[Outcome]:
-    """Returns the outcome of every job; for record tasks, the digests are committed first.
+def hash_batch(task: Task) -> Result:
+    """Returns the batch's digests; for record tasks they are committed first (every path of each inode).
 
     Top-level and picklable for ProcessPoolExecutor. Errors of single files come back as data; a
     database failure is raised as DatabaseError with a one-line, password-free message.
@@ -66,20 +80,33 @@ def hash_batch(task: Task) -> list[Outcome]:
     global _buffer
     if len(_buffer) != task.chunk_size:
         _buffer = bytearray(task.chunk_size or DEFAULT_CHUNK)
-    outcomes = [hash_one(job, task.kind, task.algorithm, _buffer) for job, _ in task.jobs]
-    if task.record:
-        now = time.time()
-        rows = [database.file_row(p, job.size, job.mtime_ns, job.ctime_ns, job.device, job.inode, now,
-                                  task.algorithm, PARTIAL_BLOCK, job.partial or out.digest, out.digest, now)
-                for (job, aliases), out in zip(task.jobs, outcomes) if out.digest
-                for p in (job.path, *aliases)]
-        if rows:
-            assert _sessions is not None, "init_worker or use_sessions first"
-            try:
-                database.in_transaction(_sessions, lambda s: database.upsert_files(s, rows, len(rows)))
-            except SQLAlchemyError as e:
-                raise database.DatabaseError(database.describe_error(e, _sessions.kw["bind"].url)) from None
-    return outcomes
+    digests: list[str | None] = []
+    complete = bytearray(len(task.paths))
+    problems: list[tuple[int, str]] = []
+    read = 0
+    rows = []
+    now = time.time()
+    for k, (path, st) in enumerate(zip(task.paths, task.stats)):
+        out = hash_one(Job(path, *st, None), task.kind, task.algorithm, _buffer)
+        digests.append(out.digest)
+        read += out.bytes_read
+        if out.digest is None:
+            problems.append((k, out.problem or "unreadable"))
+            continue
+        complete[k] = out.complete
+        if not task.record:
+            continue
+        part = task.partials[k] if task.partials else out.digest
+        for p in (path, *task.aliases.get(k, ())):
+            rows.append(database.file_row(p, *st, now, task.algorithm, PARTIAL_BLOCK, part,
+                                          out.digest if out.complete else None, now))
+    if rows:
+        assert _sessions is not None, "init_worker or use_sessions first"
+        try:
+            database.in_transaction(_sessions, lambda s: database.upsert_files(s, rows, len(rows)))
+        except SQLAlchemyError as e:
+            raise database.DatabaseError(database.describe_error(e, _sessions.kw["bind"].url)) from None
+    return Result(task.units, digests, bytes(complete), read, problems)
 
 
 def in_process(fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
