@@ -16,7 +16,7 @@ dupFinder's main.py and main_mul.py when they exist, each on SQLite and on Postg
 database per round, dropped afterwards), as a first scan (fresh database) and as a rescan (the
 same database, unchanged tree). Floors: a metadata-only find, reading every byte with cat, a
 Python scandir+stat walk, Python start-up with SQLAlchemy, and single-core hash speed (xxh3_128,
-sha256, plain read) on the corpus' largest file.
+sha256, plain read) on a scratch file in the page cache (--hash-file-mib, default 256).
 
 Prints one markdown table per corpus and writes the report to --out.
 """
@@ -451,6 +451,17 @@ def hash_floor(path: str, make: Callable[[], Any] | None, min_bytes: int, min_se
             return total / elapsed / 2**20
 
 
+def scratch_file(tmp: str, mib: int) -> str:
+    """A file of mib MiB of random bytes in tmp (written once, so it sits in the page cache)."""
+    path = os.path.join(tmp, f"hash-floor-{mib}MiB.bin")
+    if not os.path.exists(path):
+        block = os.urandom(2**20)
+        with open(path, "wb") as f:
+            for i in range(mib):
+                f.write(block[i % 997:] + block[:i % 997])
+    return path
+
+
 def hash_makers() -> list[tuple[str, Callable[[], Any] | None]]:
     out: list[tuple[str, Callable[[], Any] | None]] = []
     try:
@@ -479,9 +490,9 @@ def ensure_corpus(preset: str, corpora_dir: str) -> tuple[str, str]:
     return d, truth
 
 
-def corpus_stats(d: str) -> tuple[int, int, str, int]:
-    """(regular files, bytes counting each inode once, largest file, its size)."""
-    files, seen, total, largest, lsize = 0, set(), 0, "", -1
+def corpus_stats(d: str) -> tuple[int, int]:
+    """(regular files, bytes counting each inode once)."""
+    files, seen, total = 0, set(), 0
     for root, _dirs, names in os.walk(d):
         for n in names:
             p = os.path.join(root, n)
@@ -492,9 +503,7 @@ def corpus_stats(d: str) -> tuple[int, int, str, int]:
             if (st.st_dev, st.st_ino) not in seen:
                 seen.add((st.st_dev, st.st_ino))
                 total += st.st_size
-            if st.st_size > lsize:
-                largest, lsize = p, st.st_size
-    return files, total, largest, lsize
+    return files, total
 
 
 # -------------------------------------------------------------------------------------- report
@@ -506,8 +515,9 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
                  dbs: Databases, tmp: str) -> str:
     corpus_dir, truth_file = ensure_corpus(preset, args.corpora_dir)
     truth = load_truth(truth_file, corpus_dir)
-    files, nbytes, largest, lsize = corpus_stats(corpus_dir)
+    files, nbytes = corpus_stats(corpus_dir)
     log(f"== {preset}: {files:,} files, {nbytes / 1e6:,.0f} MB, {len(truth):,} true groups")
+    load_start = os.getloadavg()
 
     # Units keep a dupFinder configuration's first scan and rescan together (the rescan reuses that database).
     units: list[list[Tool]] = [[t] for t in peers]
@@ -534,12 +544,12 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
                 log(f"  [{label}] {t.name:55} {r.wall:7.2f} s {rss}{flag}")
         dbs.drop_all()
 
-    # Hash floors: in this process, on the largest file, after the process runs left it in the page cache.
+    # Hash floors: in this process, on a scratch file bigger than any CPU cache, in the page cache.
     hashes: list[tuple[str, float]] = []
-    if largest:
-        for name, make in hash_makers():
-            speeds = [hash_floor(largest, make, max(lsize, 256 * 2**20), 0.3) for _ in range(max(1, args.runs))]
-            hashes.append((name, statistics.median(speeds)))
+    hash_file = scratch_file(tmp, args.hash_file_mib)
+    for name, make in hash_makers():
+        speeds = [hash_floor(hash_file, make, args.hash_file_mib * 2**20, 0.3) for _ in range(max(1, args.runs))]
+        hashes.append((name, statistics.median(speeds)))
 
     def med(name):
         ok_runs = [r.wall for r in results[name] if r.rc == 0]
@@ -550,24 +560,28 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
 
     def row(t: Tool) -> str:
         rs = results[t.name]
+        everything = [warm[t.name]] + rs
         m = med(t.name)
-        failed = [r for r in rs + [warm[t.name]] if r.rc != 0]
+        failed = [r for r in everything if r.rc != 0]
+        fail_note = ""
+        if failed:
+            which = "warm-up" if failed[0] is everything[0] else "a timed run"
+            fail_note = (f"{len(failed)} of {len(everything)} runs failed (first: {which}, "
+                         f"{failed[0].detail[:110].rstrip()}…)")
         if m is None:
-            return f"| {t.name} | failed | | | | {failed[0].detail[:120] if failed else 'no runs'} |"
+            return f"| {t.name} | failed | | | | {fail_note or 'no runs'} |"
         walls = [r.wall for r in rs if r.rc == 0]
-        rss_runs = [r.maxrss_kib for r in rs if r.maxrss_kib is not None]
+        rss_runs = [r.maxrss_kib for r in rs if r.maxrss_kib is not None and r.rc == 0]
         rss = f"{max(rss_runs) / 1024:.0f}" if rss_runs else "n/a"
         ratio = f"{m / fastest[0]:.2f}×" if fastest else "n/a"
         if t.parse is None:
             correct = "n/a"
         else:
-            checked = rs + [warm[t.name]]
-            bad = [r for r in checked if not r.ok]
-            correct = "yes" if not bad else f"**no** ({bad[0].detail[:160]})"
-            if not bad:
-                correct += f" ({checked[0].detail})"
-        if failed:
-            correct += f"; {len(failed)} run(s) failed"
+            finished = [r for r in everything if r.rc == 0]    # crashes are reported apart, below
+            bad = [r for r in finished if not r.ok]
+            correct = f"yes ({finished[0].detail})" if not bad else f"**no** ({bad[0].detail[:160]})"
+        if fail_note:
+            correct += f"; {fail_note}"
         return f"| {t.name} | {fmt_s(m)} | {fmt_s(min(walls))}–{fmt_s(max(walls))} | {rss} | {ratio} | {correct} |"
 
     head = "| tool | median wall (s) | min–max (s) | peak RSS (MiB) | × fastest peer | groups correct |"
@@ -576,14 +590,15 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
            "",
            f"{args.runs} run(s) after one warm-up, round-robin; fastest peer: "
            f"{fastest[1] + f' ({fastest[0]:.2f} s)' if fastest else 'none'}. "
-           f"Load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}.",
+           f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.2f}' for x in load_start)}, "
+           f"at end {', '.join(f'{x:.2f}' for x in os.getloadavg())} (other work shares this machine).",
            "", head, sep]
     out += [row(t) for t in peers + dupf]
     out += ["", "Floors:", "", head, sep]
     out += [row(t) for t in floors]
     if hashes:
-        out += ["", f"Single-core hash speed, Python, 1 MiB readinto() of the corpus' largest file "
-                    f"({lsize / 2**20:.0f} MiB, page cache), median of {max(1, args.runs)}:", "",
+        out += ["", f"Single-core hash speed, Python, 1 MiB readinto() of a {args.hash_file_mib} MiB scratch "
+                    f"file in the page cache, median of {max(1, args.runs)}:", "",
                 "| hash | MiB/s | the corpus' bytes at this speed (s) |", "|---|---:|---:|"]
         out += [f"| {n} | {v:,.0f} | {nbytes / 2**20 / v:.2f} |" for n, v in hashes]
     return "\n".join(out) + "\n"
@@ -597,6 +612,7 @@ def main() -> None:
     ap.add_argument("--corpora-dir", default="/work/corpora")
     ap.add_argument("--pg-url", default=PG_DEFAULT, help="maintenance database for scratch databases; 'none' to skip PG")
     ap.add_argument("--no-dupfinder", action="store_true", help="peers and floors only")
+    ap.add_argument("--hash-file-mib", type=int, default=256, help="size of the hash-floor scratch file (MiB)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds before one run is killed")
     ap.add_argument("--out", help="markdown report (default bench/results/bench-DATE.md)")
     args = ap.parse_args()

@@ -198,9 +198,10 @@ def _run(args: argparse.Namespace, runner_factory: RunnerFactory) -> int:
     if not args.quiet:
         _print_summary(result, report, db.masked, written)
     if not result.finished:
-        _say(args, f"interrupted: {result.counts.get('full_hashed', 0)} full hashes were committed; "
-                   "rerun to continue where this scan stopped")
-        return EXIT_SIGINT
+        term = isinstance(result.stopped_by, _Terminated)
+        _say(args, f"{'terminated' if term else 'interrupted'}: {result.counts.get('full_hashed', 0)} full hashes "
+                   "were committed; rerun to continue where this scan stopped")
+        return EXIT_SIGTERM if term else EXIT_SIGINT
     return EXIT_OK
 
 

@@ -63,6 +63,7 @@ class ScanResult:
     errors: walk.ErrorLog = field(default_factory=walk.ErrorLog)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    stopped_by: KeyboardInterrupt | None = None     # what interrupted the hashing, if anything
 
 
 class _Stages:
@@ -214,12 +215,13 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
         with stage_bar("2/5 partial hash", total=len(jobs)) as bar:
             tasks = (_task("partial", opts, files, cands, chunk, None)
                      for chunk in database.batched(jobs, PARTIAL_TASK_FILES))
-            for res in runner(hash_batch, tasks):
+            def took_partial(res: Result) -> None:
                 _absorb(res, files, counts, errors, partial)
                 for k, u in enumerate(res.units):
                     if res.complete[k]:
                         full[u] = res.digests[k]
                 bar.update(len(res.units))
+            _run_stage(runner, tasks, took_partial)
         counts["partial_hashed"] = len(jobs)
         survivors = cands.regroup(partial, opts.hard_links)
         need_full = sorted((u for u in survivors if full[u] is None), key=files.inode.__getitem__)  # disk order
@@ -244,16 +246,17 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
         with stage_bar("3/5 full hash", total=sum(files.size[u] for u in need_full), unit="B") as bar:
             tasks = (_task("full", opts, files, cands, chunk, partial)
                      for chunk in _byte_batches(need_full, files, opts.batch_size))
-            for res in runner(hash_batch, tasks):
+            def took_full(res: Result) -> None:
                 _absorb(res, files, counts, errors, full)
                 for u in res.units:
                     written[u] = full[u] is not None
+                counts["full_hashed"] += len(res.units) - len(res.problems)   # committed by hash_batch
                 bar.update(sum(files.size[u] for u in res.units))
-        counts["full_hashed"] = len(need_full)
-        stages.done("full hash", "%d hashed, %d bytes read in all", len(need_full), counts["bytes_read"])
-    except KeyboardInterrupt:
+            _run_stage(runner, tasks, took_full)
+        stages.done("full hash", "%d hashed, %d bytes read in all", counts["full_hashed"], counts["bytes_read"])
+    except KeyboardInterrupt as stop:   # Ctrl-C, or SIGTERM (cli raises a subclass for it)
         interrupted = True
-        log.warning("interrupted: committed batches are kept; a rerun hashes only what is missing")
+        result.stopped_by = stop
     finally:
         writer.join()
 
@@ -284,6 +287,19 @@ def _task(kind: str, opts: ScanOptions, files: walk.FileTable, cands: _Candidate
     aliases = {k: tuple(files.path(i) for i in cands.aliases[u]) for k, u in enumerate(units) if u in cands.aliases}
     return Task(kind, opts.algorithm, opts.chunk_size, kind == "full", units, [files.path(u) for u in units],
                 [files.stat_key(u) for u in units], [partial[u] for u in units] if partial else None, aliases)
+
+
+def _run_stage(runner: Runner, tasks: Iterable[Task], took: Callable[[Result], None]) -> None:
+    """Runs tasks, handing each result to took(); on Ctrl-C, first takes the results of the batches
+    that were already running (they commit all the same), so the counts say what was saved."""
+    run = runner(hash_batch, tasks)
+    try:
+        for res in run:
+            took(res)
+    except KeyboardInterrupt:
+        for res in run.drain():
+            took(res)
+        raise
 
 
 def _absorb(res: Result, files: walk.FileTable, counts: dict[str, int], errors: walk.ErrorLog,

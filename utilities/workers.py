@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from itertools import islice
-from typing import NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,7 +19,7 @@ from .hashing import DEFAULT_CHUNK, PARTIAL_BLOCK, Job, hash_one
 
 T = TypeVar("T")
 R = TypeVar("R")
-Runner = Callable[[Callable[[T], R], Iterable[T]], Iterator[R]]
+Runner = Callable[[Callable[[T], R], Iterable[T]], "InProcessRun[T, R] | PoolRun[T, R]"]
 
 _sessions: sessionmaker[Session] | None = None   # this process' own; set by init_worker or use_sessions
 _buffer = bytearray(0)
@@ -109,29 +109,54 @@ def hash_batch(task: Task) -> Result:
     return Result(task.units, digests, bytes(complete), read, problems)
 
 
-def in_process(fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
-    """The runner of main.py: plain map."""
-    return map(fn, tasks)
+class InProcessRun(Generic[T, R]):
+    """The runs of main.py: plain map. Ctrl-C interrupts the batch in hand, which is not committed."""
+
+    def __init__(self, fn: Callable[[T], R], tasks: Iterable[T]) -> None:
+        self._results = map(fn, tasks)
+
+    def __iter__(self) -> Iterator[R]:
+        return self._results
+
+    def drain(self) -> list[R]:
+        return []
+
+
+def in_process(fn: Callable[[T], R], tasks: Iterable[T]) -> InProcessRun[T, R]:
+    """The runner of main.py."""
+    return InProcessRun(fn, tasks)
+
+
+class PoolRun(Generic[T, R]):
+    """Tasks run in a process pool, at most in_flight queued at a time, results as they come."""
+
+    def __init__(self, pool: Executor, in_flight: int, fn: Callable[[T], R], tasks: Iterable[T]) -> None:
+        self._pool, self._fn, self._tasks = pool, fn, iter(tasks)
+        self._pending: set[Future[R]] = {pool.submit(fn, t) for t in islice(self._tasks, in_flight)}
+
+    def __iter__(self) -> Iterator[R]:
+        while self._pending:
+            done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+            for t in islice(self._tasks, len(done)):
+                self._pending.add(self._pool.submit(self._fn, t))
+            for f in done:
+                try:
+                    yield f.result()
+                except BaseException:
+                    self.drain()      # let the running batches commit before the error goes up
+                    raise
+
+    def drain(self) -> list[R]:
+        """Cancels what has not started, waits for the running tasks (their batches commit) and
+        returns their results; called on Ctrl-C so that the scan can say exactly what was saved."""
+        for f in self._pending:
+            f.cancel()
+        wait(self._pending)
+        done = [f for f in self._pending if not f.cancelled() and f.exception() is None]
+        self._pending = set()
+        return [f.result() for f in done]
 
 
 def pool_runner(pool: Executor, in_flight: int) -> Runner:
-    """Returns a runner that keeps at most in_flight tasks queued in pool, yielding results as they come.
-
-    On any exit (done, Ctrl-C, an error) queued tasks are cancelled and running ones are waited for,
-    so every batch a worker started is committed before the scan reports what it saved.
-    """
-    def run(fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
-        it = iter(tasks)
-        pending: set[Future[R]] = {pool.submit(fn, t) for t in islice(it, in_flight)}
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for t in islice(it, len(done)):
-                    pending.add(pool.submit(fn, t))
-                for f in done:
-                    yield f.result()
-        finally:
-            for f in pending:
-                f.cancel()
-            wait(pending)
-    return run
+    """Returns the runner of main_mul.py over pool."""
+    return lambda fn, tasks: PoolRun(pool, in_flight, fn, tasks)
