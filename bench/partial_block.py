@@ -3,7 +3,7 @@
 candidates the partial hash leaves for a full hash, how many bytes that stage then reads, and the
 partial stage's own time (page cache warm).
 
-    python bench/partial_block.py /work/corpora/medium [--sizes 1024,4096,16384,65536]
+    python bench/partial_block.py ../corpora/medium [--sizes 1024,4096,16384,65536]
 """
 from __future__ import annotations
 

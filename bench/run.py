@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark dupFinder against the duplicate finders users would pick instead, and against floors.
 
-    python bench/run.py [--corpus small,medium|all] [--runs 3] [--quick] [--corpora-dir /work/corpora]
+    python bench/run.py [--corpus small,medium|all] [--runs 3] [--quick] [--corpora-dir ../corpora]
                         [--pg-url postgresql://postgres@127.0.0.1:5432/postgres] [--out bench/results/X.md]
 
 For each corpus (built with ../shared/bench/make_corpus.py when missing, reused otherwise) it runs
@@ -609,7 +609,8 @@ def main() -> None:
     ap.add_argument("--corpus", default="small,medium", help="comma-separated presets, or 'all' (default small,medium)")
     ap.add_argument("--runs", type=int, default=3, help="timed rounds after the warm-up (default 3)")
     ap.add_argument("--quick", action="store_true", help="small corpus, one timed round (under two minutes)")
-    ap.add_argument("--corpora-dir", default="/work/corpora")
+    ap.add_argument("--corpora-dir", default=os.path.join(os.path.dirname(REPO), "corpora"),
+                    help="where corpora are built and reused (default: ../corpora beside the checkout)")
     ap.add_argument("--pg-url", default=PG_DEFAULT, help="maintenance database for scratch databases; 'none' to skip PG")
     ap.add_argument("--no-dupfinder", action="store_true", help="peers and floors only")
     ap.add_argument("--hash-file-mib", type=int, default=256, help="size of the hash-floor scratch file (MiB)")

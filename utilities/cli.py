@@ -183,7 +183,7 @@ def _run(args: argparse.Namespace, runner_factory: RunnerFactory) -> int:
     engine.dispose()     # connections are opened again after the workers fork
     opts = pipeline.ScanOptions(
         roots=roots, algorithm=args.algorithm, include_empty=args.include_empty, hard_links=args.hard_links,
-        batch_size=args.batch_size, chunk_size=args.chunk_size,
+        batch_size=args.batch_size, chunk_size=args.chunk_size, processes=getattr(args, "processes", 1),
         walk=walk.WalkOptions(min_size=0 if args.include_empty and args.min_size <= 1 else args.min_size,
                               max_size=args.max_size, exclude=args.exclude,
                               follow_symlinks=args.follow_symlinks, one_file_system=args.one_file_system))

@@ -59,6 +59,9 @@ def _atomic_write(path: str, write: Callable[[IO[str]], None], newline: str | No
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)    # mkstemp makes it 0600; an export is as readable as any new file
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
             write(f)
         os.replace(tmp, target)

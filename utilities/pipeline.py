@@ -40,6 +40,7 @@ class ScanOptions:
     hard_links: bool = False
     batch_size: int = 1000
     chunk_size: int = 4 * 2**20
+    processes: int = 1             # worker processes hashing (main_mul.py's -p); 1 in main.py
 
 
 @dataclass
@@ -212,8 +213,13 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
                 partial[u] = full[u] = None
                 jobs.append(u)
         counts["partial_reused"] = len(cands.reps) - len(jobs)
+        # Who writes the partial stage's rows. PostgreSQL takes concurrent writers, so worker processes
+        # commit their own batches and the cost of building and sending rows spreads over the cores.
+        # SQLite has one writer at a time, and small commits rewrite the same index pages over and
+        # over, so there the parent's thread writes them later in a few large transactions.
+        workers_write = opts.processes > 1 and sessions.kw["bind"].dialect.name != "sqlite"
         with stage_bar("2/5 partial hash", total=len(jobs)) as bar:
-            tasks = (_task("partial", opts, files, cands, chunk, None)
+            tasks = (_task("partial", opts, files, cands, chunk, None, record=workers_write)
                      for chunk in database.batched(jobs, PARTIAL_TASK_FILES))
             def took_partial(res: Result) -> None:
                 _absorb(res, files, counts, errors, partial)
@@ -234,13 +240,13 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
         going_full = bytearray(len(files))
         for u in need_full:
             going_full[u] = 1
-        settled = array("i", (u for u in jobs if partial[u] is not None and not going_full[u]))
-        del jobs, going_full
+        settled = array("i", () if workers_write else
+                        (u for u in jobs if partial[u] is not None and not going_full[u]))
         writer.join()
         writer = _Background(lambda: _write(sessions, opts, (_row(files, i, algo, partial[u], full[u])
                                                               for u in settled for i in cands.indices(u))))
-        for u in settled:
-            written[u] = 1
+        for u in (jobs if workers_write else settled):
+            written[u] = partial[u] is not None
 
         # 5. full hash of the survivors, committed batch by batch by whoever hashed them
         with stage_bar("3/5 full hash", total=sum(files.size[u] for u in need_full), unit="B") as bar:
@@ -282,10 +288,10 @@ def record_end(sessions: sessionmaker[Session], result: ScanResult, status: str)
 
 
 def _task(kind: str, opts: ScanOptions, files: walk.FileTable, cands: _Candidates, units: Iterable[int],
-          partial: list[str | None] | None) -> Task:
+          partial: list[str | None] | None, record: bool = True) -> Task:
     units = array("i", units)
     aliases = {k: tuple(files.path(i) for i in cands.aliases[u]) for k, u in enumerate(units) if u in cands.aliases}
-    return Task(kind, opts.algorithm, opts.chunk_size, kind == "full", units, [files.path(u) for u in units],
+    return Task(kind, opts.algorithm, opts.chunk_size, record, units, [files.path(u) for u in units],
                 [files.stat_key(u) for u in units], [partial[u] for u in units] if partial else None, aliases)
 
 
