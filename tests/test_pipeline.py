@@ -3,6 +3,8 @@ separate (or join) its files."""
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import os
 import time
 from pathlib import Path
@@ -196,3 +198,23 @@ def test_non_utf8_names_survive_into_json(tree, tmp_path):
     names = {p.rsplit("/", 1)[1] for g in report["groups"] for p in g["files"]}
     assert "latin1-\\xe9t\\xe9.txt" in names   # surrogateescape -> backslashreplace, per the contract
     assert "new\nline.txt" in names
+
+
+def test_one_file_system_stays_on_the_root_device(tmp_path):
+    other = Path("/dev/shm")
+    if not other.is_dir() or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on another file system than the temporary directory")
+    root = tmp_path / "root"
+    data = blob(9, 3000)
+    write(root / "here.bin", data)
+    elsewhere = Path(tempfile.mkdtemp(dir=other))
+    try:
+        write(elsewhere / "there.bin", data)
+        os.symlink(elsewhere, root / "mounted")          # a directory on another device
+        url = f"sqlite:///{tmp_path / 'c.db'}"
+        crossed = scan(main.main, [root], url, tmp_path, "--follow-symlinks")
+        assert rel_groups(crossed, root) == [["here.bin", "mounted/there.bin"]]
+        stayed = scan(main.main, [root], url, tmp_path, "--follow-symlinks", "--one-file-system")
+        assert stayed["groups"] == [] and stayed["summary"]["files_scanned"] == 1
+    finally:
+        shutil.rmtree(elsewhere)

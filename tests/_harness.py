@@ -1,0 +1,39 @@
+"""Runs main.py or main_mul.py (argv[1]) for the tests, with two timing knobs and nothing else changed:
+
+- $DUPFINDER_TEST_START_AT (epoch seconds): sleep until then after the imports, so that several
+  scanners start at the same moment;
+- $DUPFINDER_TEST_FULL_DELAY (seconds): delay each full hash. Page-cached files hash at GB/s, too fast
+  for a test to interrupt the full-hash stage at a chosen moment; the delay only stretches time, the
+  product's code paths are the real ones (workers are forked, so they inherit the wrapper)."""
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from utilities import cli, hashing, workers  # noqa: E402,F401  (the slow imports, before any barrier)
+
+_DELAY = float(os.environ.get("DUPFINDER_TEST_FULL_DELAY", "0"))
+_full_digest = getattr(hashing, "full_digest", None)
+
+
+def _slow_full_digest(*args, **kwargs):
+    time.sleep(_DELAY)
+    return _full_digest(*args, **kwargs)
+
+
+if _DELAY and _full_digest is not None:
+    hashing.full_digest = _slow_full_digest
+
+if __name__ == "__main__":
+    start_at = float(os.environ.get("DUPFINDER_TEST_START_AT", "0"))
+    if start_at:
+        time.sleep(max(0.0, start_at - time.time()))
+    script = sys.argv[1]
+    sys.argv = sys.argv[1:]
+    runpy.run_path(str(ROOT / script), run_name="__main__")

@@ -1,0 +1,109 @@
+"""cli.py: sizes, the summary, progress bars only on a terminal, exports written atomically."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, write
+from utilities.cli import human_bytes, parse_size
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0", 0), ("4096", 4096), ("10K", 10_000), ("10kb", 10_000), ("4MiB", 4 * 2**20), ("1.5 GiB", 3 * 2**29),
+    ("2G", 2 * 10**9), ("1T", 10**12),
+])
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["-1", "ten", "4 MiBs", "", "1e3", "0x10"])
+def test_parse_size_rejects_garbage(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="not a size"):
+        parse_size(text)
+
+
+def test_human_bytes():
+    assert [human_bytes(n) for n in (0, 1023, 1024, 3 * 2**30 + 2**29, 2**50)] == \
+           ["0 B", "1023 B", "1.0 KiB", "3.5 GiB", "1024.0 TiB"]
+
+
+@pytest.fixture
+def small_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "t"
+    for i in range(6):
+        write(root / f"d{i % 2}" / f"f{i}", bytes([i % 3]) * 200_000)
+    return root
+
+
+def run_on_tty(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Runs main.py with stderr (and stdout) on a pseudo-terminal; returns (exit code, what it showed)."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), *args], stdout=follower, stderr=follower,
+                            cwd=cwd, env={**os.environ, "COLUMNS": "120"})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:      # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_progress_bars_on_a_terminal_only(small_tree, tmp_path):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    code, shown = run_on_tty([str(small_tree), "--db-url", db, "--skip-html"], tmp_path)
+    assert code == 0
+    assert "1/5 walk" in shown and "2/5 partial hash" in shown
+    assert "duplicate groups: 3 (6 files)" in shown           # the summary
+    code, quiet = run_on_tty([str(small_tree), "--db-url", db, "--skip-html", "-q"], tmp_path)
+    assert code == 0 and quiet.strip() == ""
+    piped = subprocess.run([sys.executable, str(ROOT / "main.py"), str(small_tree), "--db-url", db, "--skip-html"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert piped.returncode == 0 and "1/5 walk" not in piped.stderr and "\r" not in piped.stderr
+    assert "duplicate groups: 3 (6 files), wasted space 585.9 KiB" in piped.stderr
+    assert piped.stdout == ""                                   # stdout is kept for --json -
+
+
+def test_json_to_stdout_and_csv(small_tree, tmp_path):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    out = tmp_path / "deep" / "er" / "groups.csv"
+    proc = subprocess.run([sys.executable, str(ROOT / "main_mul.py"), str(small_tree), "--db-url", db,
+                           "--skip-html", "--json", "-", "--csv", str(out), "-p", "2"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["summary"]["duplicate_groups"] == 3 and report["summary"]["wasted_bytes"] == 3 * 200_000
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["group", "hash", "size", "path"] and len(rows) == 7
+    assert {r[3] for r in rows[1:]} == {p for g in report["groups"] for p in g["files"]}
+    assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    assert not list(out.parent.glob(".*tmp"))                    # no temporary file left behind
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_default_report_lands_in_outputs_of_the_working_directory(small_tree, tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), str(small_tree), "--db-url",
+                           f"sqlite:///{tmp_path / 'c.db'}", "-q"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "outputs" / "hash_report.html").read_text(encoding="utf-8")
+    assert "<!doctype html>" in page.lower() and str(small_tree) in page
