@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import groupby, islice
@@ -146,7 +147,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     """WAL lets readers run beside one writer; NORMAL sync is safe with WAL; busy_timeout makes
     processes sharing the file wait their turn instead of failing with "database is locked"."""
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    for attempt in range(100):
+        # Two scanners opening a new file at the same moment: switching it to WAL needs a lock that
+        # SQLite does not wait for (it answers "database is locked" at once), so wait here.
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or attempt == 99:
+                raise
+            time.sleep(0.02 + 0.03 * random.random())
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cur.close()
@@ -154,17 +164,23 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def initialize_database(engine: Engine) -> None:
     """Creates the schema if needed and checks the server answers; raises DatabaseError otherwise."""
-    try:
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                # Four scanners starting at once would race in CREATE TABLE; one at a time instead.
-                conn.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY)))
-            Base.metadata.create_all(conn)
-            conn.execute(select(1))
-    except (OperationalError, DBAPIError) as e:
-        if engine.dialect.name == "sqlite" and "already exists" in str(e):
-            return initialize_database(engine)   # another process created it between check and create
-        raise DatabaseError(describe_error(e, engine.url)) from e
+    for attempt in range(RETRIES):
+        started = time.monotonic()
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    # Four scanners starting at once would race in CREATE TABLE; one at a time instead.
+                    conn.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY)))
+                Base.metadata.create_all(conn)
+                conn.execute(select(1))
+            break
+        except (OperationalError, DBAPIError) as e:
+            # SQLite has no such lock: another process may create a table between check and create.
+            racing = engine.dialect.name == "sqlite" and (
+                "already exists" in str(e) or is_retryable(e, time.monotonic() - started))
+            if not racing or attempt == RETRIES - 1:
+                raise DatabaseError(describe_error(e, engine.url)) from e
+            time.sleep(0.05 * (1 + random.random()))
     _check_schema(engine)
 
 
@@ -193,7 +209,7 @@ def describe_error(e: BaseException, url: URL) -> str:
             or "could not translate host" in low:
         hint = "is the PostgreSQL server running and reachable?"
     elif "database is locked" in low:
-        hint = f"database is busy: another process held it for over {SQLITE_BUSY_TIMEOUT_S} s; try again later"
+        hint = "database is busy: another process kept it locked too long; try again later"
     elif "unable to open database file" in low:
         hint = "check that the directory exists and is writable"
     elif "server closed the connection" in low or "terminating connection" in low \
@@ -204,19 +220,26 @@ def describe_error(e: BaseException, url: URL) -> str:
     return f"database {where}: {first}" + (f" ({hint})" if hint else "")
 
 
-def is_retryable(e: BaseException) -> bool:
-    """True for errors the server asks the client to retry (deadlock, serialization failure)."""
-    return getattr(getattr(e, "orig", None), "pgcode", None) in RETRYABLE_SQLSTATES
+def is_retryable(e: BaseException, waited: float = 0.0) -> bool:
+    """True for errors worth running the transaction again: a deadlock or serialization failure on
+    PostgreSQL; on SQLite a "database is locked" that came at once rather than after the busy
+    timeout (SQLite refuses without waiting where waiting could deadlock, e.g. a stale snapshot)."""
+    orig = getattr(e, "orig", None)
+    if getattr(orig, "pgcode", None) in RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig) \
+        and waited < SQLITE_BUSY_TIMEOUT_S / 2
 
 
 def in_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T]) -> T:
     """Returns work(session) run in one committed transaction, retried when the server asks for it."""
     for attempt in range(RETRIES):
+        started = time.monotonic()
         try:
             with sessions.begin() as session:
                 return work(session)
         except DBAPIError as e:
-            if not is_retryable(e) or attempt == RETRIES - 1:
+            if not is_retryable(e, time.monotonic() - started) or attempt == RETRIES - 1:
                 raise
             log.debug("RETRY: %s (attempt %d)", getattr(e, "orig", e), attempt + 1)
             time.sleep(0.05 * 2 ** attempt * (1 + random.random()))
