@@ -27,6 +27,9 @@ log = logging.getLogger("dupfinder")
 
 DEFAULT_REPORT = "./outputs/hash_report.html"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+MAX_PROCESSES = 256            # worker processes; each holds a read buffer and a database connection
+MAX_CHUNK = 2**30              # bytes of read buffer per process
+MAX_BATCH = 1_000_000          # rows per commit
 
 # Returns a context manager that yields the runner of hash batches, given the database URL (with password).
 RunnerFactory = Callable[[argparse.Namespace, str], AbstractContextManager[workers.Runner]]
@@ -45,14 +48,15 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[unit])
 
 
-def _positive(kind: Callable[[str], int], what: str, minimum: int = 1) -> Callable[[str], int]:
+def _bounded(kind: Callable[[str], int], what: str, minimum: int, maximum: int) -> Callable[[str], int]:
+    """Returns an argparse type: kind(text), refused (exit 2) outside [minimum, maximum]."""
     def check(text: str) -> int:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {minimum}, not {text}")
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{what} must be between {minimum:,} and {maximum:,}, not {text}")
         return value
     return check
 
@@ -84,11 +88,13 @@ def build_parser(prog: str, parallel: bool = False) -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
     p.add_argument("-v", "--verbose", action="count", default=0, help="stage lines and skipped files (-vv: debug)")
     if parallel:
-        p.add_argument("-p", "--processes", type=_positive(int, "--processes"), default=os.cpu_count() or 1,
+        p.add_argument("-p", "--processes", type=_bounded(int, "--processes", 1, MAX_PROCESSES),
+                       default=os.cpu_count() or 1,
                        metavar="N", help="worker processes (default: CPU count)")
-    p.add_argument("-c", "--chunk-size", type=_positive(parse_size, "--chunk-size", 4096), default=DEFAULT_CHUNK,
+    p.add_argument("-c", "--chunk-size", type=_bounded(parse_size, "--chunk-size", 4096, MAX_CHUNK),
+                   default=DEFAULT_CHUNK,
                    metavar="SIZE", help="read buffer (default 4MiB)")
-    p.add_argument("-b", "--batch-size", type=_positive(int, "--batch-size"), default=1000, metavar="N",
+    p.add_argument("-b", "--batch-size", type=_bounded(int, "--batch-size", 1, MAX_BATCH), default=1000, metavar="N",
                    help="rows per database commit (default 1000)")
     return p
 

@@ -72,8 +72,9 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
                on_dir: Callable[[], None] | None = None) -> Iterator[FileEntry]:
     """Yields the regular files under roots (absolute, normalized) that pass the filters.
 
-    Iterative (no recursion limit). Symbolic links are skipped unless follow_symlinks; then each
-    directory is entered once, by (device, inode), which also stops loops. FIFOs, sockets and devices
+    Iterative (no recursion limit). Symbolic links are skipped unless follow_symlinks; then linked
+    directories are entered, each directory once by (device, inode), which also stops loops, while
+    links to files are still skipped (a link is not a duplicate of its target). FIFOs, sockets and devices
     are never opened, so they cannot block the scan.
     """
     excluded = _exclude_matcher(opts.exclude)
@@ -129,7 +130,8 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
                             if opts.one_file_system and sub.st_dev != root_dev:
                                 continue
                             stack.append((path, sub.st_dev, sub.st_ino))
-                        elif entry.is_file(follow_symlinks=follow):
+                        elif entry.is_file(follow_symlinks=follow) and not (follow and entry.is_symlink()):
+                            # A link to a file is never a copy of it (cli-contract.md), followed or not.
                             fst = entry.stat(follow_symlinks=follow)
                             if wanted(fst):
                                 yield FileEntry(path, fst.st_size, fst.st_mtime_ns, fst.st_ctime_ns,
