@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from _trees import (PAST, TcpProxy, age, alive, assert_clean_failure, catalog_rows, children, count_hashed, groups,
+from _trees import (TcpProxy, age, alive, assert_clean_failure, catalog_rows, children, count_hashed, groups,
                     kill_tree, oracle, read_json, run_cli, scans, start_cli, terminate_backends, wait_for, write,
                     blob)
 from conftest import _reset_pg

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager
+from fractions import Fraction
 from typing import Any
 
 import tqdm
@@ -30,6 +31,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
 MAX_PROCESSES = 256            # worker processes; each holds a read buffer and a database connection
 MAX_CHUNK = 2**30              # bytes of read buffer per process
 MAX_BATCH = 1_000_000          # rows per commit
+MAX_SIZE = 2**63 - 1           # bytes; sizes are stored in BIGINT columns
 
 # Returns a context manager that yields the runner of hash batches, given the database URL (with password).
 RunnerFactory = Callable[[argparse.Namespace, str], AbstractContextManager[workers.Runner]]
@@ -45,7 +47,10 @@ def parse_size(text: str) -> int:
     unit = m.group(2).lower() if m else ""
     if not m or unit not in _UNITS:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 4096, 100K, 4MiB, 2G)")
-    return int(float(m.group(1)) * _UNITS[unit])
+    value = int(Fraction(m.group(1)) * _UNITS[unit])   # exact; float() overflows on long digit strings
+    if value > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"size too large: {text[:40]!r} (at most {MAX_SIZE:,} bytes)")
+    return value
 
 
 def _bounded(kind: Callable[[str], int], what: str, minimum: int, maximum: int) -> Callable[[str], int]:

@@ -29,6 +29,10 @@ PG_CONNECT_TIMEOUT_S = 10       # seconds; a server that does not answer fails f
 PG_POOL_SIZE = 2                # connections per process (see make_engine)
 PG_MAX_OVERFLOW = 2
 RETRIES = 6                     # attempts of one transaction on deadlock / serialization failure
+# PostgreSQL's btree index entries hold at most 2704 bytes (a third of a page, less headers): a longer
+# path, once compression fails, cannot go into the unique index on absolute_path, and its INSERT fails
+# the whole scan. Such files are skipped and counted as errors instead (pipeline, walk stage).
+PG_MAX_PATH_BYTES = 2600
 RETRYABLE_SQLSTATES = {"40001", "40P01"}   # serialization_failure, deadlock_detected
 _ADVISORY_LOCK_KEY = 0x6475_7046_696E      # "dupFin": serializes schema creation between scanners
 
@@ -218,6 +222,16 @@ def describe_error(e: BaseException, url: URL) -> str:
     else:
         hint = ""
     return f"database {where}: {first}" + (f" ({hint})" if hint else "")
+
+
+def max_path_bytes(sessions: sessionmaker[Session]) -> int | None:
+    """Returns the longest stored path, in UTF-8 bytes, the catalog can index; None if any will do."""
+    return PG_MAX_PATH_BYTES if sessions.kw["bind"].dialect.name == "postgresql" else None
+
+
+def path_bytes(path: str) -> int:
+    """Returns the length in bytes of path as stored (paths.db_path, UTF-8)."""
+    return len(db_path(path).encode("utf-8"))
 
 
 def is_retryable(e: BaseException, waited: float = 0.0) -> bool:

@@ -62,7 +62,9 @@ def _open_checked(job: Job) -> int:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or (signed64(st.st_dev), signed64(st.st_ino)) != (job.device, job.inode):
             raise FileChanged("replaced since the walk")
-        if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
+        # ctime too: an edit whose mtime was put back (rsync --inplace -t, cp -p, touch -r) changes only it,
+        # and the catalog keys on it (database.FileHash.ctime_ns).
+        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (job.size, job.mtime_ns, job.ctime_ns):
             raise FileChanged("modified since the walk")
         os.set_blocking(fd, True)
         return fd
@@ -73,7 +75,7 @@ def _open_checked(job: Job) -> int:
 
 def _check_unchanged(fd: int, job: Job) -> None:
     st = os.fstat(fd)
-    if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
+    if (st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (job.size, job.mtime_ns, job.ctime_ns):
         raise FileChanged("modified while being read")
 
 

@@ -158,8 +158,13 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
 
     # 1. walk
     files = walk.FileTable()
+    too_long = database.max_path_bytes(sessions)
     with stage_bar("1/5 walk") as bar:
         for e in walk.iter_files(opts.roots, opts.walk, errors):
+            # (4 bytes a character at most, stored: the exact length is worked out only for long paths)
+            if too_long and 4 * len(e.path) > too_long and database.path_bytes(e.path) > too_long:
+                errors.add(e.path, f"path too long for the catalog (over {too_long} bytes)")
+                continue
             files.add(e)
             bar.update()
     counts["files_scanned"] = len(files)
@@ -342,16 +347,18 @@ class _RowWriter:
 
     def _run(self) -> None:
         pending: list[dict] = []
+        closed = False
         try:
             while (rows := self._queue.get()) is not None:
                 pending.extend(rows)
                 if len(pending) >= COMMIT_ROWS:
                     _write(self._sessions, self._opts, pending)
                     pending = []
+            closed = True                 # close() has put its None: the last write must not wait for another
             _write(self._sessions, self._opts, pending)
         except BaseException as e:   # handed to the main thread by put() and close()
             self._error = e
-            while self._queue.get() is not None:   # let close() return
+            while not closed and self._queue.get() is not None:   # let close() return
                 pass
 
 
