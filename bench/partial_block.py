@@ -8,6 +8,7 @@ partial stage's own time (page cache warm).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from utilities import hashing, walk  # noqa: E402
-from utilities.pipeline import ScanOptions, _Candidates  # noqa: E402
+from utilities.candidates import Candidates  # noqa: E402
 
 
 def main() -> None:
@@ -24,11 +25,10 @@ def main() -> None:
     ap.add_argument("--sizes", default="1024,4096,16384,65536")
     ap.add_argument("--algorithm", default=hashing.DEFAULT_ALGORITHM)
     args = ap.parse_args()
-    opts = ScanOptions(roots=[args.root], algorithm=args.algorithm, walk=walk.WalkOptions())
     files = walk.FileTable()
-    for e in walk.iter_files(opts.roots, opts.walk, walk.ErrorLog()):
+    for e in walk.iter_files([os.path.abspath(args.root)], walk.WalkOptions(), walk.ErrorLog()):
         files.add(e)
-    cands = _Candidates(files, opts)
+    cands = Candidates(files)
     print(f"{len(files)} files, {len(cands.reps)} candidates after the size stage\n")
     print("| block | partial stage | bytes read by it | left for full hash | bytes the full stage reads |")
     print("|---|---|---|---|---|")

@@ -1,0 +1,63 @@
+"""Stage 2, candidates: files whose size another file shares, one unit per inode; regrouping by digest."""
+from __future__ import annotations
+
+from array import array
+from itertools import groupby
+
+from .walk import FileTable
+
+
+class Candidates:
+    """Files that share their size with another file, one unit per inode (hard links are one file)."""
+
+    def __init__(self, files: FileTable, include_empty: bool = False, hard_links: bool = False) -> None:
+        self.reps = array("i")                    # one index per unit, the alphabetically first path
+        self.aliases: dict[int, list[int]] = {}   # rep -> the other paths of its inode, when it has any
+        self.rep_of: dict[int, int] = {}          # alias -> rep
+        self.member = bytearray(len(files))       # 1 for every path of every candidate unit
+        self.size = size = files.size
+        order = sorted((i for i in range(len(files)) if size[i] or include_empty), key=size.__getitem__)
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and size[order[end]] == size[order[start]]:
+                end += 1
+            if end - start > 1:
+                self._add_run(files, order[start:end], hard_links)
+            start = end
+
+    def _add_run(self, files: FileTable, run: list[int], hard_links: bool) -> None:
+        """Adds one size's files; reps therefore stay in size order (regroup relies on it)."""
+        by_inode: dict[tuple[int, int], list[int]] = {}
+        for i in run:
+            by_inode.setdefault((files.device[i], files.inode[i]), []).append(i)
+        if len(by_inode) < 2 and not hard_links:
+            return                                  # all names of one file: nothing to compare
+        for idx in by_inode.values():
+            idx.sort(key=files.path)
+            rep = idx[0]
+            self.reps.append(rep)
+            for i in idx:
+                self.member[i] = 1
+            if len(idx) > 1:
+                self.aliases[rep] = idx[1:]
+                for i in idx[1:]:
+                    self.rep_of[i] = rep
+
+    def indices(self, rep: int) -> list[int]:
+        return [rep, *self.aliases.get(rep, ())]
+
+    def regroup(self, digests: list[str | None], hard_links: bool) -> list[int]:
+        """Returns the units still sharing (size, digest) with another: two files, or with --hard-links
+        two paths. reps are in size order, so each size is regrouped on its own (small dicts only)."""
+        out: list[int] = []
+        for _, run in groupby(self.reps, key=self.size.__getitem__):
+            by_digest: dict[str, list[int]] = {}
+            for u in run:
+                d = digests[u]
+                if d is not None:
+                    by_digest.setdefault(d, []).append(u)
+            for g in by_digest.values():
+                if len(g) > 1 or (hard_links and g[0] in self.aliases):
+                    out.extend(g)
+        return out
