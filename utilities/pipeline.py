@@ -79,8 +79,8 @@ def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner)
         scan.walk()
         scan.find_candidates()
         scan.sync_with_catalog()
-        # The parent's own rows go through a thread, so that writing them overlaps the hashing.
-        scan.writer = writer = RowWriter(sessions, opts.batch_size)
+        # With workers, the parent's own rows are written by a thread, overlapping the hashing.
+        scan.writer = writer = RowWriter(sessions, opts.batch_size, threaded=opts.processes > 1)
         scan.write_stat_records()
         scan.partial_hash()
         scan.full_hash()
@@ -204,8 +204,8 @@ class _Scan:
         # Who writes the partial stage's rows: with worker processes, each commits its own batches, so
         # building and sending rows spreads over the cores (medium corpus, -p 2: SQLite 2.1 s against
         # 2.25 s through the parent's writer thread, PostgreSQL 2.9 s against 3.8 s). In one process,
-        # the writer thread takes them as they come. Survivors are written again, with their full
-        # hash, by the full stage; with 64 KiB partial blocks they are few.
+        # the writer takes them as they come, COMMIT_ROWS to a commit. Survivors are written again,
+        # with their full hash, by the full stage; with 64 KiB partial blocks they are few.
         workers_write = self.opts.processes > 1
         with stage_bar("2/5 partial hash", total=len(jobs)) as bar:
             def took(res: Result) -> None:
