@@ -218,3 +218,18 @@ def test_one_file_system_stays_on_the_root_device(tmp_path):
         assert stayed["groups"] == [] and stayed["summary"]["files_scanned"] == 1
     finally:
         shutil.rmtree(elsewhere)
+
+
+def test_a_linked_root_is_scanned(tree, tmp_path):
+    link = tmp_path / "linked-root"
+    os.symlink(tree, link)
+    report = scan(main.main, [link], f"sqlite:///{tmp_path / 'c.db'}", tmp_path)
+    assert rel_groups(report, link) == sorted(EXPECTED_DEFAULT)
+
+
+def test_report_all_files_lists_every_file(tree, tmp_path):
+    page = tmp_path / "all.html"
+    assert main.main([str(tree), "--db-url", f"sqlite:///{tmp_path / 'c.db'}", "-q", "-r", str(page),
+                      "--report-all-files"]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert "solo-hardlink.bin" in html and "differ_by_size" in html    # files in no group are listed too

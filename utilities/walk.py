@@ -87,7 +87,7 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
 
     for root in roots:
         try:
-            st = os.stat(root) if follow else os.lstat(root)
+            st = os.stat(root)      # a root the user named is followed even if it is a link
         except OSError as e:
             errors.add(root, describe_os_error(e))
             continue
@@ -96,7 +96,7 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
                 yield FileEntry(root, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev, st.st_ino)
             continue
         if not stat.S_ISDIR(st.st_mode):
-            continue   # a symlink root without --follow-symlinks, a FIFO, a device: nothing to read
+            continue   # a FIFO, a socket, a device: nothing to read
         root_dev = st.st_dev
         stack = [(root, st.st_dev, st.st_ino)]
         prefix_len = len(root.rstrip("/")) + 1
