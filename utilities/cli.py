@@ -23,6 +23,7 @@ from sqlalchemy.orm import sessionmaker
 
 from . import config, database, exports, pipeline, progress, walk, workers
 from .hashing import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_CHUNK
+from .paths import display_path
 
 log = logging.getLogger("dupfinder")
 
@@ -156,8 +157,6 @@ def run(args: argparse.Namespace, runner_factory: RunnerFactory = in_process_run
         return EXIT_SIGINT
     except (config.ConfigError, database.DatabaseError) as e:
         return _fail(args, str(e))
-    except SQLAlchemyError as e:
-        return _fail(args, database.describe_error(e, getattr(args, "_url", None) or "?"))
     except BrokenProcessPool:
         return _fail(args, "a worker process died (killed, or out of memory); committed batches are kept, "
                            "rerun to continue")
@@ -186,7 +185,14 @@ def _run(args: argparse.Namespace, runner_factory: RunnerFactory) -> int:
         raise config.ConfigError(f"--max-size ({args.max_size}) is below --min-size ({args.min_size})")
     roots = _check_roots(args.paths)
     db = config.resolve_database(args.db_url, args.config)
-    args._url = db.url
+    try:
+        return _scan(args, runner_factory, roots, db, started)
+    except SQLAlchemyError as e:   # the database went away after it answered at the start
+        raise database.DatabaseError(database.describe_error(e, db.url)) from e
+
+
+def _scan(args: argparse.Namespace, runner_factory: RunnerFactory, roots: list[str],
+          db: config.DatabaseSettings, started: float) -> int:
     engine = database.make_engine(db.url)
     database.initialize_database(engine)
     sessions = sessionmaker(engine)
@@ -217,11 +223,10 @@ def _run(args: argparse.Namespace, runner_factory: RunnerFactory) -> int:
 
 
 def _all_files(sessions: sessionmaker, roots: list[str]) -> list[dict[str, Any]]:
-    from .paths import display_path
     out = []
     with sessions() as s:
         for root in roots:
-            for f in database.load_known(s, root).values():
+            for f in database.iter_known(s, root):
                 out.append({"path": display_path(f.path), "size": f.size, "hash": f.full_hash})
     out.sort(key=lambda f: f["path"])
     return out

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import ctypes
-from array import array
 import signal
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from itertools import islice
@@ -142,7 +142,7 @@ class PoolRun(Generic[T, R]):
             for f in done:
                 try:
                     yield f.result()
-                except BaseException:
+                except Exception:     # a worker's error (the database went away): Ctrl-C is the caller's
                     self.drain()      # let the running batches commit before the error goes up
                     raise
 
