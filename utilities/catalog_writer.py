@@ -29,10 +29,11 @@ class RowWriter:
 
     With threaded=True a thread does the writing while the caller goes on; put() then takes an
     iterable that is evaluated in the thread (building the row dicts is off the caller's path too).
-    That pays only where the caller mostly waits (main_mul.py's parent, waiting for its workers): a
-    caller that itself makes many short system calls (main.py hashing 190,000 files) loses more to
-    the GIL handover after each call than the overlap gains (large corpus: partial stage 2.3 s
-    inline, 9.8 s beside the thread). So threaded=False writes in the caller's thread.
+    That pays where the caller mostly waits (main_mul.py's parent, waiting for its workers) or the
+    writes mostly wait (on a PostgreSQL server). Where both are this process' CPU work (main.py on
+    SQLite, hashing 190,000 files with many short system calls), the GIL handover after each call
+    costs more than the overlap gains (large corpus: partial stage 2.3 s inline, 9.8 s beside the
+    thread), so threaded=False writes in the caller's thread.
     close() commits what is left and re-raises the thread's error, if any.
     """
 
