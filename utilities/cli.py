@@ -150,10 +150,10 @@ def run(args: argparse.Namespace, runner_factory: RunnerFactory = in_process_run
     try:
         return _run(args, runner_factory)
     except _Terminated:
-        _say(args, "terminated: committed batches are kept; rerun to continue")
+        _say("terminated: committed batches are kept; rerun to continue")
         return EXIT_SIGTERM
     except KeyboardInterrupt:
-        _say(args, "interrupted: committed batches are kept; rerun to continue")
+        _say("interrupted: committed batches are kept; rerun to continue")
         return EXIT_SIGINT
     except (config.ConfigError, database.DatabaseError) as e:
         return _fail(args, str(e))
@@ -175,7 +175,7 @@ def _fail(args: argparse.Namespace, message: str) -> int:
     return EXIT_FAILED
 
 
-def _say(args: argparse.Namespace, message: str) -> None:
+def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
@@ -216,7 +216,7 @@ def _scan(args: argparse.Namespace, runner_factory: RunnerFactory, roots: list[s
         _print_summary(result, report, db.masked, written)
     if not result.finished:
         term = isinstance(result.stopped_by, _Terminated)
-        _say(args, f"{'terminated' if term else 'interrupted'}: {result.counts.get('full_hashed', 0)} full hashes "
+        _say(f"{'terminated' if term else 'interrupted'}: {result.counts.get('full_hashed', 0)} full hashes "
                    "were committed; rerun to continue where this scan stopped")
         return EXIT_SIGTERM if term else EXIT_SIGINT
     return EXIT_OK

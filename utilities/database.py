@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (BigInteger, Float, Index, Integer, String, Text, and_, case, create_engine, delete, event, or_,
-                        func, inspect, select, text, update)
+                        func, inspect, select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from .config import mask_url

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import xxhash
 
-from .walk import signed64
+from .walk import describe_os_error, signed64
 
 # xxh3-128 by default: a 128-bit digest at ~14 GB/s on one core (hashlib's fastest, sha1, ~1.6 GB/s;
 # md5, the earlier default, 0.67 GB/s). Accidental collisions are as unlikely as with md5; it is not
@@ -133,7 +133,7 @@ def describe(e: BaseException) -> str:
     if isinstance(e, FileNotFoundError):
         return "vanished during the scan"
     if isinstance(e, OSError):
-        return f"{type(e).__name__}: {e.strerror or e}"
+        return describe_os_error(e)
     return f"{type(e).__name__}: {e}"
 
 
