@@ -38,8 +38,7 @@ def main() -> None:
         read = 0
         t0 = time.perf_counter()
         for u in cands.reps:
-            job = hashing.Job(files.path(u), *files.stat_key(u), None)
-            digest, whole, n = hashing.partial_digest(job, args.algorithm, block)
+            digest, whole, n = hashing.partial_digest(files.path(u), files.stat(u), args.algorithm, block)
             digests[u], read = digest, read + n
             if whole:
                 complete.add(u)

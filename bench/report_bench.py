@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from utilities.html_generator import render_report, write_report  # noqa: E402
+from utilities.report import Group, ListedFile, Report, Summary, sort_groups  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -46,13 +47,7 @@ def _pick_ext(rng: random.Random) -> tuple[str, int]:
     return ext, rng.randint(lo, hi)
 
 
-def _summary(groups: list[dict], files_scanned: int, bytes_scanned: int, errors: int) -> dict:
-    return {"files_scanned": files_scanned, "bytes_scanned": bytes_scanned,
-            "duplicate_groups": len(groups), "duplicate_files": sum(g["count"] for g in groups),
-            "wasted_bytes": sum(g["wasted_bytes"] for g in groups), "errors": errors}
-
-
-def photo_report(n_groups: int = 200, seed: int = 7, all_files: bool = False) -> dict:
+def photo_report(n_groups: int = 200, seed: int = 7, all_files: bool = False) -> Report:
     """A report that looks like a real home photo library with backups, phone dumps and exports."""
     rng = random.Random(seed)
     home = "/home/maria"
@@ -84,31 +79,28 @@ def photo_report(n_groups: int = 200, seed: int = 7, all_files: bool = False) ->
             paths = {f"{home}/Downloads/<img src=x onerror=alert(1)>.jpg", f"{home}/Downloads/fa\u00e7ade \u2014 caf\u00e9.jpg",
                      f"{home}/Downloads/evil\u202egpj.exe", f"{home}/Downloads/bad\\xff byte.jpg"}
             count = 4
-        files = sorted(paths)
-        groups.append({"hash": "%032x" % rng.getrandbits(128), "size": size, "count": count,
-                       "wasted_bytes": size * (count - 1), "files": files})
-    groups.sort(key=lambda g: -g["wasted_bytes"])
-    dup = sum(g["count"] for g in groups)
-    files_scanned = dup * 9 + 1234
-    bytes_scanned = sum(g["size"] * g["count"] for g in groups) * 4
-    errs = [{"path": f"{home}/Pictures/.Trash-1000/files/locked {i}.jpg",
-             "error": "PermissionError: [Errno 13] Permission denied"} for i in range(3)]
-    rep = {"version": 1, "generated_at": 1764000000.0, "roots": roots, "algorithm": "xxh128",
-           "summary": _summary(groups, files_scanned, bytes_scanned, len(errs)), "groups": groups,
-           "finished": True, "database": "postgresql+psycopg2://maria:***@nas.local/dupfinder",
-           "duration_seconds": 754.2, "error_paths": errs, "all_files": None}
+        groups.append(Group(size, "%032x" % rng.getrandbits(128), sorted(paths)))
+    groups = sort_groups(groups)
+    files_scanned = sum(g.count for g in groups) * 9 + 1234
+    bytes_scanned = sum(g.size * g.count for g in groups) * 4
+    errs = [(f"{home}/Pictures/.Trash-1000/files/locked {i}.jpg", "PermissionError: [Errno 13] Permission denied")
+            for i in range(3)]
+    rows = None
     if all_files:
-        rows = [{"path": p, "size": g["size"], "hash": g["hash"]} for g in groups for p in g["files"]]
+        rows = [ListedFile(p, g.size, g.digest) for g in groups for p in g.paths]
         for i in range(2000):
             ext, size = _pick_ext(rng)
-            rows.append({"path": f"{home}/Pictures/{2012 + i % 13}/misc/file{i:05d}{ext}", "size": size,
-                         "hash": None if rng.random() < 0.7 else "%032x" % rng.getrandbits(128)})
-        rows.sort(key=lambda r: r["path"])
-        rep["all_files"] = rows
-    return rep
+            rows.append(ListedFile(f"{home}/Pictures/{2012 + i % 13}/misc/file{i:05d}{ext}", size,
+                                   None if rng.random() < 0.7 else "%032x" % rng.getrandbits(128)))
+        rows.sort(key=lambda r: r.path)
+    return Report(roots=roots, algorithm="xxh128", finished=True,
+                  summary=Summary.of(groups, files_scanned, bytes_scanned, len(errs)), groups=groups,
+                  unreadable=errs, generated_at=1764000000.0,
+                  database="postgresql+psycopg2://maria:***@nas.local/dupfinder", duration_seconds=754.2,
+                  all_files=rows)
 
 
-def big_report(n_groups: int = 100_000, per_group: int = 3, seed: int = 1, all_files: int = 0) -> dict:
+def big_report(n_groups: int = 100_000, per_group: int = 3, seed: int = 1, all_files: int = 0) -> Report:
     """n_groups groups of per_group paths each, ~70-character paths spread over ~20,000 directories;
     with all_files, an all-files list of that many entries (the duplicates first)."""
     rng = random.Random(seed)
@@ -121,20 +113,18 @@ def big_report(n_groups: int = 100_000, per_group: int = 3, seed: int = 1, all_f
         size = max(1, size // 64)
         stem = f"IMG_{i:06d}"
         files = sorted({rng.choice(dirs) + f"{stem}{'' if k == 0 else f' ({k})'}{ext}" for k in range(per_group)})
-        groups.append({"hash": "%032x" % rng.getrandbits(128), "size": size, "count": len(files),
-                       "wasted_bytes": size * (len(files) - 1), "files": files})
-    groups.sort(key=lambda g: -g["wasted_bytes"])
-    dup = sum(g["count"] for g in groups)
+        groups.append(Group(size, "%032x" % rng.getrandbits(128), files))
+    groups = sort_groups(groups)
+    dup = sum(g.count for g in groups)
     rows = None
     if all_files:
-        rows = [{"path": p, "size": g["size"], "hash": g["hash"]} for g in groups for p in g["files"]][:all_files]
+        rows = [ListedFile(p, g.size, g.digest) for g in groups for p in g.paths][:all_files]
         for i in range(all_files - len(rows)):
-            rows.append({"path": f"{dirs[i % len(dirs)]}unique_{i:07d}.dat", "size": rng.randint(0, 3 * 2**30),
-                         "hash": None})
-    return {"version": 1, "generated_at": time.time(), "roots": ["/srv/archive"], "algorithm": "xxh128",
-            "summary": _summary(groups, dup * 3, sum(g["size"] * g["count"] for g in groups) * 3, 0),
-            "groups": groups, "finished": True, "database": "sqlite:///outputs/file_hashes.db",
-            "duration_seconds": 3600.0, "error_paths": [], "all_files": rows}
+            rows.append(ListedFile(f"{dirs[i % len(dirs)]}unique_{i:07d}.dat", rng.randint(0, 3 * 2**30), None))
+    return Report(roots=["/srv/archive"], algorithm="xxh128", finished=True,
+                  summary=Summary.of(groups, dup * 3, sum(g.size * g.count for g in groups) * 3, 0),
+                  groups=groups, generated_at=time.time(), database="sqlite:///outputs/file_hashes.db",
+                  duration_seconds=3600.0, all_files=rows)
 
 
 def browser_times(path: Path, screenshot: str | None = None, runs: int = 3) -> list[dict]:
@@ -201,8 +191,8 @@ def main() -> int:
     t = time.perf_counter()
     report = photo_report(args.photos, all_files=args.all_files) if args.photos else big_report(args.groups, args.per_group, all_files=args.all_files_rows)
     t_build = time.perf_counter() - t
-    n_groups = len(report["groups"])
-    n_paths = sum(len(g["files"]) for g in report["groups"])
+    n_groups = len(report.groups)
+    n_paths = sum(g.count for g in report.groups)
 
     t = time.perf_counter()
     text = render_report(report)

@@ -19,7 +19,7 @@ row conflicts on absolute_path and is rewritten):
       plain psycopg2 executemany() does one round trip per row and is no floor at all.
 
 Every form commits once per batch. SQLite runs in a temporary file (WAL, synchronous=NORMAL, as
-make_engine sets up); PostgreSQL in a scratch database dupfinder_bench_<random> created through the
+catalog.make_engine sets up); PostgreSQL in a scratch database dupfinder_bench_<random> created through the
 maintenance database at --pg-url and dropped afterwards (skipped with a note if unreachable).
 """
 from __future__ import annotations
@@ -46,9 +46,10 @@ from sqlalchemy.engine import Engine, make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from utilities import database  # noqa: E402
-from utilities.database import (Base, FileHash, ROW_KEYS, batched, file_row, initialize_database,  # noqa: E402
-                                make_engine, upsert_files)
+from utilities.catalog import Catalog  # noqa: E402
+from utilities.database import Base, FileHash, batched, file_row, upsert_files  # noqa: E402
 from utilities.paths import db_path  # noqa: E402
+from utilities.records import Hashes, Stat  # noqa: E402
 
 FORMS = {
     "a": "(a) upsert_files, executemany",
@@ -72,10 +73,9 @@ def make_rows(n: int, seed: int = 1) -> list[dict[str, Any]]:
         mtime_ns = 1_700_000_000_000_000_000 + rng.randrange(10**17)
         ctime_ns = mtime_ns + rng.randrange(10**9)
         full = rng.getrandbits(128).to_bytes(16, "big").hex()
-        rows.append(file_row(path, size, mtime_ns, ctime_ns, dev, 1_000_000 + i, now,
-                             algorithm="xxh3_128", partial_bytes=4096,
-                             partial_hash=rng.getrandbits(128).to_bytes(16, "big").hex(),
-                             full_hash=full, hashed_at=now))
+        partial = rng.getrandbits(128).to_bytes(16, "big").hex()
+        rows.append(file_row(path, Stat(size, mtime_ns, ctime_ns, dev, 1_000_000 + i), scanned_at=now,
+                             hashes=Hashes("xxh3_128", 4096, partial, full, now)))
     return rows
 
 
@@ -127,7 +127,8 @@ def raw_sql(engine: Engine) -> str:
     """The upsert compiled for the DBAPI: named parameters (:name for sqlite3, %(name)s for psycopg2)."""
     stmt = upsert_stmt(engine.dialect.name)
     dialect = sqlite.dialect(paramstyle="named") if engine.dialect.name == "sqlite" else postgresql.psycopg2.dialect()
-    return str(stmt.compile(dialect=dialect, column_keys=list(ROW_KEYS)))
+    keys = list(file_row("/k", Stat(0, 0, 0, 0, 0), scanned_at=0.0))
+    return str(stmt.compile(dialect=dialect, column_keys=keys))
 
 
 def form_d(engine: Engine, rows: list[dict[str, Any]], batch_size: int) -> None:
@@ -168,27 +169,27 @@ RUNNERS: dict[str, Callable[[Engine, list[dict[str, Any]], int], None]] = {
 
 # --------------------------------------------------------------------------------------- backends
 @contextlib.contextmanager
-def sqlite_engine() -> Iterator[Engine]:
+def sqlite_engine() -> Iterator[Catalog]:
     with tempfile.TemporaryDirectory(prefix="dupfinder_upsert_") as d:
-        engine = make_engine(make_url(f"sqlite:///{d}/bench.db"))
+        catalog = Catalog(f"sqlite:///{d}/bench.db")
         try:
-            yield engine
+            yield catalog
         finally:
-            engine.dispose()
+            catalog.close()
 
 
 @contextlib.contextmanager
-def pg_engine(maint_url: str) -> Iterator[Engine]:
+def pg_engine(maint_url: str) -> Iterator[Catalog]:
     name = f"dupfinder_bench_{secrets.token_hex(4)}"
     maint = sqlalchemy.create_engine(maint_url, isolation_level="AUTOCOMMIT",
                                      connect_args={"connect_timeout": 5})
     with maint.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(make_url(maint_url).set(database=name))
+    catalog = Catalog(make_url(maint_url).set(database=name))
     try:
-        yield engine
+        yield catalog
     finally:
-        engine.dispose()
+        catalog.close()
         with maint.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         maint.dispose()
@@ -206,9 +207,10 @@ def pg_reachable(maint_url: str) -> str | None:
         return str(getattr(e, "orig", e)).strip().splitlines()[0]
 
 
-def fresh_table(engine: Engine) -> None:
+def fresh_table(catalog: Catalog) -> None:
+    engine = catalog.engine
     Base.metadata.drop_all(engine)
-    initialize_database(engine)
+    catalog.initialize()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("VACUUM ANALYZE file_hashes"))
@@ -219,12 +221,13 @@ def count_rows(engine: Engine) -> int:
         return c.scalar(text("SELECT count(*) FROM file_hashes"))
 
 
-def bench_backend(engine: Engine, backend: str, rows: list[dict[str, Any]], args, out: list[dict]) -> None:
+def bench_backend(catalog: Catalog, backend: str, rows: list[dict[str, Any]], args, out: list[dict]) -> None:
+    engine = catalog.engine
     forms = ["a", "b", "c", "d"] + (["d2"] if backend == "postgresql" else [])
     for form in forms:
         n = min(args.merge_rows, len(rows)) if form == "c" else len(rows)
         data = rows[:n]
-        fresh_table(engine)
+        fresh_table(catalog)
         for phase in ("insert", "update"):
             t0 = time.perf_counter()
             RUNNERS[form](engine, data, args.batch_size)
@@ -270,18 +273,18 @@ def main() -> None:
     notes: list[str] = []
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if "sqlite" in backends:
-        with sqlite_engine() as engine:
-            bench_backend(engine, "sqlite", rows, args, results)
+        with sqlite_engine() as catalog:
+            bench_backend(catalog, "sqlite", rows, args, results)
     if "postgresql" in backends:
         why = pg_reachable(args.pg_url)
         if why:
             notes.append(f"PostgreSQL skipped: {args.pg_url} unreachable ({why}).")
             print(f"NOTE: {notes[-1]}", file=sys.stderr)
         else:
-            with pg_engine(args.pg_url) as engine:
-                with engine.connect() as c:
+            with pg_engine(args.pg_url) as catalog:
+                with catalog.engine.connect() as c:
                     ver = c.scalar(text("SHOW server_version"))
-                bench_backend(engine, "postgresql", rows, args, results)
+                bench_backend(catalog, "postgresql", rows, args, results)
             notes.append(f"PostgreSQL {ver} on {make_url(args.pg_url).host}.")
 
     import sqlite3

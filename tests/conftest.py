@@ -88,3 +88,18 @@ def config_file(tmp_path: Path, db: dict) -> Path:
     p = tmp_path / "config.json"
     p.write_text(json.dumps({"database": db}))
     return p
+
+
+def as_report(data: dict) -> "Report":
+    """A report.Report from a dict shaped like the JSON export (plus the page's extras: database,
+    duration_seconds, error_paths, all_files), for the report tests to write compactly."""
+    from utilities.report import Group, ListedFile, Report, Summary
+    return Report(
+        roots=list(data.get("roots", [])), algorithm=data.get("algorithm", ""), finished=data.get("finished", True),
+        summary=Summary(**data["summary"]),
+        groups=[Group(g["size"], g["hash"], list(g["files"])) for g in data.get("groups", [])],
+        unreadable=[(e["path"], e["error"]) for e in data.get("error_paths", [])],
+        generated_at=data.get("generated_at", 0.0), database=data.get("database", ""),
+        duration_seconds=data.get("duration_seconds"),
+        all_files=None if data.get("all_files") is None else
+        [ListedFile(f["path"], f["size"], f["hash"]) for f in data["all_files"]])

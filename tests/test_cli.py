@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, write
-from utilities.cli import human_bytes, parse_size
+from utilities.units import human_bytes, parse_size
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -26,13 +26,13 @@ def test_parse_size(text, expected):
 
 @pytest.mark.parametrize("text", ["-1", "ten", "4 MiBs", "", "1e3", "0x10"])
 def test_parse_size_rejects_garbage(text):
-    with pytest.raises(argparse.ArgumentTypeError, match="not a size"):
+    with pytest.raises(ValueError, match="not a size"):
         parse_size(text)
 
 
 def test_human_bytes():
     assert [human_bytes(n) for n in (0, 1023, 1024, 3 * 2**30 + 2**29, 2**50)] == \
-           ["0 B", "1023 B", "1.0 KiB", "3.5 GiB", "1024.0 TiB"]
+           ["0 B", "1,023 B", "1.0 KiB", "3.5 GiB", "1.0 PiB"]
 
 
 @pytest.fixture
@@ -66,13 +66,13 @@ def test_progress_bars_on_a_terminal_only(small_tree, tmp_path):
     db = f"sqlite:///{tmp_path / 'c.db'}"
     code, shown = run_on_tty([str(small_tree), "--db-url", db, "--skip-html"], tmp_path)
     assert code == 0
-    assert "1/5 walk" in shown and "2/5 partial hash" in shown
+    assert "1/6 walk" in shown and "4/6 partial hash" in shown
     assert "duplicate groups: 3 (6 files)" in shown           # the summary
     code, quiet = run_on_tty([str(small_tree), "--db-url", db, "--skip-html", "-q"], tmp_path)
     assert code == 0 and quiet.strip() == ""
     piped = subprocess.run([sys.executable, str(ROOT / "main.py"), str(small_tree), "--db-url", db, "--skip-html"],
                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert piped.returncode == 0 and "1/5 walk" not in piped.stderr and "\r" not in piped.stderr
+    assert piped.returncode == 0 and "1/6 walk" not in piped.stderr and "\r" not in piped.stderr
     assert "duplicate groups: 3 (6 files), wasted space 585.9 KiB" in piped.stderr
     assert piped.stdout == ""                                   # stdout is kept for --json -
 

@@ -1,4 +1,5 @@
-"""database.py against both backends: schema, bulk upserts, reads under a root, groups, scan records."""
+"""The catalog (catalog.py, database.py) on both backends: schema, bulk upserts, reads under roots, scan records,
+errors."""
 from __future__ import annotations
 
 import os
@@ -9,21 +10,32 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from utilities import database as db
+from utilities.catalog import SQLITE_BUSY_TIMEOUT_S, Catalog, DatabaseError
 from utilities.database import FileHash, ScanMetadata
+from utilities.records import Hashes, ScanCounts, Stat
 
 
 @pytest.fixture
-def sessions(db_url):
-    engine = db.make_engine(make_url(db_url))
-    db.initialize_database(engine)
-    yield sessionmaker(engine)
-    engine.dispose()
+def catalog(db_url):
+    cat = Catalog(db_url)
+    cat.initialize()
+    yield cat
+    cat.close()
+
+
+@pytest.fixture
+def sessions(catalog):
+    return sessionmaker(catalog.engine)
 
 
 def row(path: str, size: int = 10, full: str | None = None, partial: str | None = None, mtime_ns: int = 1_000,
-        ino: int = 1, algorithm: str | None = "xxh128") -> dict:
-    return db.file_row(path, size, mtime_ns, mtime_ns, 7, ino, 1.0, algorithm if (full or partial) else None,
-                       4096 if partial or full else None, partial or full, full, 2.0 if full else None)
+        ino: int = 1, algorithm: str = "xxh128") -> dict:
+    hashes = Hashes(algorithm, 4096, partial or full, full, 2.0) if (partial or full) else None
+    return db.file_row(path, Stat(size, mtime_ns, mtime_ns, 7, ino), scanned_at=1.0, hashes=hashes)
+
+
+def known(session, *roots: str) -> dict:
+    return {f.path: f for f in db.iter_known(session, roots)}
 
 
 def all_rows(sessions) -> dict[str, tuple]:
@@ -32,8 +44,8 @@ def all_rows(sessions) -> dict[str, tuple]:
                 for r in s.scalars(select(FileHash))}
 
 
-def test_schema_has_plan_columns_and_incremental_ones(sessions):
-    insp = inspect(sessions.kw["bind"])
+def test_schema_has_plan_columns_and_incremental_ones(catalog):
+    insp = inspect(catalog.engine)
     cols = {c["name"] for c in insp.get_columns("file_hashes")}
     assert {"id", "filename", "absolute_path", "hash_value", "file_size", "scan_date", "modified_time",
             "mtime_ns", "ctime_ns", "device", "inode", "partial_hash", "algorithm", "hashed_at"} <= cols
@@ -44,8 +56,8 @@ def test_schema_has_plan_columns_and_incremental_ones(sessions):
     assert ("file_size", "hash_value") in indexed and ("absolute_path",) in indexed
 
 
-def test_initialize_twice_is_harmless(sessions):
-    db.initialize_database(sessions.kw["bind"])
+def test_initialize_twice_is_harmless(catalog, sessions):
+    catalog.initialize()
     assert all_rows(sessions) == {}
 
 
@@ -91,14 +103,18 @@ def test_new_stat_record_without_hash_keeps_a_hash_for_the_same_stat(sessions):
     assert stored["/changed"][3] == 2_000
 
 
-def test_load_known_reads_a_root_and_nothing_beside_it(sessions):
-    paths = ["/a/b", "/a/b/c", "/a/b/d/e", "/a/bc", "/a/b0", "/a/b.txt", "/a"]
+def test_iter_known_reads_its_roots_and_nothing_beside_them(sessions):
+    paths = ["/a/b", "/a/b/c", "/a/b/d/e", "/a/bc", "/a/b0", "/a/b.txt", "/a", "/z/y"]
     with sessions.begin() as s:
-        db.upsert_files(s, [row(p) for p in paths])
+        db.upsert_files(s, [row(p, full="ab" * 16) for p in paths])
     with sessions() as s:
-        assert sorted(db.load_known(s, "/a/b")) == ["/a/b", "/a/b/c", "/a/b/d/e"]
-        assert sorted(db.load_known(s, "/a/b/")) == ["/a/b", "/a/b/c", "/a/b/d/e"]
-        assert len(db.load_known(s, "/")) == len(paths)
+        assert sorted(known(s, "/a/b")) == ["/a/b", "/a/b/c", "/a/b/d/e"]
+        assert sorted(known(s, "/a/b/")) == ["/a/b", "/a/b/c", "/a/b/d/e"]
+        assert sorted(known(s, "/a/b", "/z")) == ["/a/b", "/a/b/c", "/a/b/d/e", "/z/y"]
+        assert len(known(s, "/")) == len(paths)
+        stored = known(s, "/a/b")["/a/b/c"]
+    assert stored.stat == Stat(10, 1_000, 1_000, 7, 1)
+    assert stored.hashes == Hashes("xxh128", 4096, "ab" * 16, "ab" * 16, 2.0)
 
 
 def test_non_utf8_and_backslash_names_round_trip(sessions):
@@ -106,10 +122,8 @@ def test_non_utf8_and_backslash_names_round_trip(sessions):
     with sessions.begin() as s:
         db.upsert_files(s, [row(odd, full="cc" * 16), row("/r/plain", full="cc" * 16)])
     with sessions() as s:
-        known = db.load_known(s, "/r")
-        assert odd in known and os.fsencode(odd) == b"/r/caf\xe9 \\x41\\\\.txt"
-        groups = db.duplicate_groups(s, ["/r"], "xxh128")
-    assert [[f.path for f in g] for g in groups] == [sorted([odd, "/r/plain"])]
+        stored = known(s, "/r")
+    assert sorted(stored) == sorted([odd, "/r/plain"]) and os.fsencode(odd) == b"/r/caf\xe9 \\x41\\\\.txt"
 
 
 def test_delete_paths(sessions):
@@ -120,41 +134,24 @@ def test_delete_paths(sessions):
     assert sorted(all_rows(sessions)) == ["/v/0", "/v/2", "/v/4"]
 
 
-def test_duplicate_groups_by_wasted_space_and_algorithm(sessions):
-    rows = [
-        row("/g/small1", 10, "11" * 16), row("/g/small2", 10, "11" * 16), row("/g/small3", 10, "11" * 16),
-        row("/g/big1", 1000, "22" * 16), row("/g/big2", 1000, "22" * 16),
-        row("/g/lone", 1000, "33" * 16),
-        row("/g/samehash_other_size", 11, "11" * 16),
-        row("/g/sha1", 1000, "22" * 16, algorithm="sha256"),     # same digest text, other algorithm
-        row("/g/nohash", 10), row("/other/big3", 1000, "22" * 16),
-    ]
-    with sessions.begin() as s:
-        db.upsert_files(s, rows)
-    with sessions() as s:
-        groups = db.duplicate_groups(s, ["/g"], "xxh128")
-        both = db.duplicate_groups(s, ["/g", "/other"], "xxh128")
-    assert [[f.path for f in g] for g in groups] == [["/g/big1", "/g/big2"],
-                                                     ["/g/small1", "/g/small2", "/g/small3"]]
-    assert [f.path for f in both[0]] == ["/g/big1", "/g/big2", "/other/big3"]
-
-
-def test_scan_metadata_records_running_then_finished(sessions):
-    scan_id = db.in_transaction(sessions, lambda s: db.start_scan(s, ["/r"], "xxh128"))
+def test_scan_metadata_records_running_then_finished(catalog, sessions):
+    scan_id = catalog.transaction(lambda s: db.start_scan(s, ["/r"], "xxh128"))
     with sessions() as s:
         assert s.get(ScanMetadata, scan_id).status == "running"
-    db.in_transaction(sessions, lambda s: db.finish_scan(s, scan_id, "finished", {"files_scanned": 3,
-                                                                                  "not_a_column": 1}))
+    counts = ScanCounts(files_scanned=3, bytes_scanned=30, full_hashed=2, bytes_read=20)
+    catalog.transaction(lambda s: db.finish_scan(s, scan_id, "finished", counts, duplicate_groups=1,
+                                                 wasted_bytes=10, errors=0))
     with sessions() as s:
-        scan = db.scan_history(s)[0]
-    assert (scan.id, scan.status, scan.files_scanned, scan.roots) == (scan_id, "finished", 3, '["/r"]')
+        scan = s.get(ScanMetadata, scan_id)
+    assert (scan.status, scan.files_scanned, scan.bytes_scanned, scan.files_hashed, scan.bytes_read, scan.roots) \
+        == ("finished", 3, 30, 2, 20, '["/r"]')
+    assert (scan.duplicate_groups, scan.wasted_bytes, scan.errors) == (1, 10, 0)
     assert scan.last_scan_timestamp == scan.finished_at and scan.finished_at >= scan.started_at
 
 
 def test_unreachable_server_gives_one_line_with_masked_url():
-    engine = db.make_engine(make_url("postgresql+psycopg2://u:hunter2@127.0.0.1:1/file_hashes"))
-    with pytest.raises(db.DatabaseError) as err:
-        db.initialize_database(engine)
+    with pytest.raises(DatabaseError) as err:
+        Catalog("postgresql+psycopg2://u:hunter2@127.0.0.1:1/file_hashes").initialize()
     msg = str(err.value)
     assert "\n" not in msg and "hunter2" not in msg and "u:***@127.0.0.1:1" in msg
     assert "is the PostgreSQL server running" in msg
@@ -163,22 +160,22 @@ def test_unreachable_server_gives_one_line_with_masked_url():
 @pytest.mark.postgres
 def test_missing_database_hints_createdb(pg_scratch_url):
     url = make_url(pg_scratch_url).set(database="dupfinder_no_such_db")
-    with pytest.raises(db.DatabaseError, match="createdb dupfinder_no_such_db"):
-        db.initialize_database(db.make_engine(url))
+    with pytest.raises(DatabaseError, match="createdb dupfinder_no_such_db"):
+        Catalog(url).initialize()
 
 
 def test_sqlite_connections_use_wal_and_busy_timeout(tmp_path):
-    engine = db.make_engine(make_url(f"sqlite:///{tmp_path / 'sub' / 'x.db'}"))
-    with engine.connect() as conn:
+    cat = Catalog(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")
+    with cat.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1    # NORMAL
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == db.SQLITE_BUSY_TIMEOUT_S * 1000
-    engine.dispose()
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == SQLITE_BUSY_TIMEOUT_S * 1000
+    cat.close()
 
 
 def test_old_schema_is_reported_not_silently_used(tmp_path):
-    engine = db.make_engine(make_url(f"sqlite:///{tmp_path / 'old.db'}"))
-    with engine.begin() as conn:
+    cat = Catalog(f"sqlite:///{tmp_path / 'old.db'}")
+    with cat.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE file_hashes (id INTEGER PRIMARY KEY, absolute_path TEXT UNIQUE)")
-    with pytest.raises(db.DatabaseError, match="lacks columns .*older dupFinder"):
-        db.initialize_database(engine)
+    with pytest.raises(DatabaseError, match="lacks columns .*older dupFinder"):
+        cat.initialize()

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 import main
 import main_mul
+from conftest import as_report
 from _trees import (Sabotage, age, assert_clean_failure, blob, catalog_rows, groups, oracle, read_json,
                     run_cli, scans, write)
 from utilities.hashing import PARTIAL_BLOCK
@@ -738,7 +739,9 @@ def test_csv_writer_neutralizes_cells_that_a_spreadsheet_would_run(tmp_path):
     the writer must still neutralize it (defense in depth), and quote per RFC 4180."""
     from utilities import exports
     nasty = ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tTAB", "\rCR", "plain", 'qu"ote,comma\r\nnl', "=1+1"]
-    report = {"groups": [{"hash": "ab", "size": 3, "files": nasty}]}
+    report = as_report({"groups": [{"hash": "ab", "size": 3, "files": nasty}],
+                        "summary": {"files_scanned": 9, "bytes_scanned": 27, "duplicate_groups": 1,
+                                    "duplicate_files": 9, "wasted_bytes": 24, "errors": 0}})
     out = tmp_path / "n.csv"
     exports.write_csv(str(out), report)
     with open(out, newline="", encoding="utf-8") as f:

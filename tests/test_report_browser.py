@@ -38,7 +38,13 @@ except ImportError as e:       # pragma: no cover - depends on the machine
 if not os.access(CHROMIUM, os.X_OK):
     _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
 
-from utilities.html_generator import human_bytes, write_report  # noqa: E402
+from conftest import as_report  # noqa: E402
+from utilities import html_generator  # noqa: E402
+from utilities.units import human_bytes  # noqa: E402
+
+
+def write_report(path, rep: dict) -> None:
+    html_generator.write_report(path, as_report(rep))
 
 EVIL = "/home/u/Downloads/<img src=x onerror=alert(1)>.jpg"
 MiB = 2**20

@@ -2,56 +2,41 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import re
 import signal
 import stat
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager
-from fractions import Fraction
 from typing import Any
 
 import tqdm
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import sessionmaker
 
 from . import config, database, exports, pipeline, progress, walk, workers
+from .catalog import Catalog, DatabaseError
 from .hashing import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_CHUNK
-from .paths import display_path
+from .report import ListedFile, Report
+from .units import human_bytes, parse_size
 
 log = logging.getLogger("dupfinder")
 
 DEFAULT_REPORT = "./outputs/hash_report.html"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 130, 143
+EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
 MAX_PROCESSES = 256            # worker processes; each holds a read buffer and a database connection
 MAX_CHUNK = 2**30              # bytes of read buffer per process
 MAX_BATCH = 1_000_000          # rows per commit
-MAX_SIZE = 2**63 - 1           # bytes; sizes are stored in BIGINT columns
-
-# Returns a context manager that yields the runner of hash batches, given the database URL (with password).
-RunnerFactory = Callable[[argparse.Namespace, str], AbstractContextManager[workers.Runner]]
-
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
 
 
-def parse_size(text: str) -> int:
-    """Returns bytes for '4096', '10K', '1.5MiB', '2GB' (K, M, G: powers of 1000; KiB...: of 1024)."""
-    m = _SIZE.fullmatch(text)
-    unit = m.group(2).lower() if m else ""
-    if not m or unit not in _UNITS:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (examples: 4096, 100K, 4MiB, 2G)")
-    value = int(Fraction(m.group(1)) * _UNITS[unit])   # exact; float() overflows on long digit strings
-    if value > MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"size too large: {text[:40]!r} (at most {MAX_SIZE:,} bytes)")
-    return value
+def _size(text: str) -> int:
+    """argparse type of a SIZE (units.parse_size): a usage error (exit 2) when it is not one."""
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _bounded(kind: Callable[[str], int], what: str, minimum: int, maximum: int) -> Callable[[str], int]:
@@ -83,8 +68,8 @@ def build_parser(prog: str, parallel: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--report-all-files", action="store_true", help="also list every scanned file in the report")
     p.add_argument("--json", metavar="PATH", help="duplicate groups as JSON ('-' = stdout)")
     p.add_argument("--csv", metavar="PATH", help="one row per duplicate file: group, hash, size, path")
-    p.add_argument("--min-size", type=parse_size, default=1, metavar="SIZE", help="smallest file (default 1 byte)")
-    p.add_argument("--max-size", type=parse_size, default=None, metavar="SIZE", help="largest file")
+    p.add_argument("--min-size", type=_size, default=1, metavar="SIZE", help="smallest file (default 1 byte)")
+    p.add_argument("--max-size", type=_size, default=None, metavar="SIZE", help="largest file")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="skip names or root-relative paths matching GLOB (repeatable)")
     p.add_argument("--include-empty", action="store_true", help="report zero-byte files as a group")
@@ -97,17 +82,12 @@ def build_parser(prog: str, parallel: bool = False) -> argparse.ArgumentParser:
         p.add_argument("-p", "--processes", type=_bounded(int, "--processes", 1, MAX_PROCESSES),
                        default=os.cpu_count() or 1,
                        metavar="N", help="worker processes (default: CPU count)")
-    p.add_argument("-c", "--chunk-size", type=_bounded(parse_size, "--chunk-size", 4096, MAX_CHUNK),
+    p.add_argument("-c", "--chunk-size", type=_bounded(_size, "--chunk-size", 4096, MAX_CHUNK),
                    default=DEFAULT_CHUNK,
                    metavar="SIZE", help="read buffer (default 4MiB)")
     p.add_argument("-b", "--batch-size", type=_bounded(int, "--batch-size", 1, MAX_BATCH), default=1000, metavar="N",
                    help="rows per database commit (default 1000)")
     return p
-
-
-@contextlib.contextmanager
-def in_process_runner(args: argparse.Namespace, db_url: str) -> Iterator[workers.Runner]:
-    yield workers.in_process
 
 
 class _Terminated(KeyboardInterrupt):
@@ -141,21 +121,21 @@ def _check_roots(paths: list[str]) -> list[str]:
     return walk.normalize_roots(paths)
 
 
-def run(args: argparse.Namespace, runner_factory: RunnerFactory = in_process_runner) -> int:
+def run(args: argparse.Namespace) -> int:
     """Runs one scan for parsed arguments; returns the exit code (cli-contract.md)."""
     _setup_logging(args)
     progress.set_quiet(args.quiet)
     tqdm.tqdm.monitor_interval = 0        # no monitor thread: worker processes are forked
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return _run(args, runner_factory)
+        return _run(args)
     except _Terminated:
         _say("terminated: committed batches are kept; rerun to continue")
         return EXIT_SIGTERM
     except KeyboardInterrupt:
         _say("interrupted: committed batches are kept; rerun to continue")
         return EXIT_SIGINT
-    except (config.ConfigError, database.DatabaseError) as e:
+    except (config.ConfigError, DatabaseError) as e:
         return _fail(args, str(e))
     except BrokenProcessPool:
         return _fail(args, "a worker process died (killed, or out of memory); committed batches are kept, "
@@ -179,107 +159,98 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _run(args: argparse.Namespace, runner_factory: RunnerFactory) -> int:
+def _run(args: argparse.Namespace) -> int:
     started = time.time()
     if args.max_size is not None and args.max_size < args.min_size:
         raise config.ConfigError(f"--max-size ({args.max_size}) is below --min-size ({args.min_size})")
     roots = _check_roots(args.paths)
-    db = config.resolve_database(args.db_url, args.config)
+    settings = config.resolve_database(args.db_url, args.config)
+    catalog = Catalog(settings.url)
     try:
-        return _scan(args, runner_factory, roots, db, started)
-    except SQLAlchemyError as e:   # the database went away after it answered at the start
-        raise database.DatabaseError(database.describe_error(e, db.url)) from e
-
-
-def _scan(args: argparse.Namespace, runner_factory: RunnerFactory, roots: list[str],
-          db: config.DatabaseSettings, started: float) -> int:
-    engine = database.make_engine(db.url)
-    database.initialize_database(engine)
-    sessions = sessionmaker(engine)
-    workers.use_sessions(sessions)
-    engine.dispose()     # connections are opened again after the workers fork
-    opts = pipeline.ScanOptions(
-        roots=roots, algorithm=args.algorithm, include_empty=args.include_empty, hard_links=args.hard_links,
-        batch_size=args.batch_size, chunk_size=args.chunk_size, processes=getattr(args, "processes", 1),
-        walk=walk.WalkOptions(min_size=0 if args.include_empty and args.min_size <= 1 else args.min_size,
-                              max_size=args.max_size, exclude=args.exclude,
-                              follow_symlinks=args.follow_symlinks, one_file_system=args.one_file_system))
-    log.info("database: %s (from %s)", db.masked, db.source)
-    with runner_factory(args, db.url.render_as_string(hide_password=False)) as runner:
-        result = pipeline.run_scan(opts, sessions, runner)
-    status = "finished" if result.finished else "interrupted"
-    pipeline.record_end(sessions, result, status)
-    all_files = _all_files(sessions, roots) if args.report_all_files and not args.skip_html else None
-    report = exports.build_report(result, db.masked, time.time() - started, all_files)
+        catalog.initialize()
+        log.info("database: %s (from %s)", catalog.masked_url, settings.source)
+        processes = getattr(args, "processes", 1)
+        opts = _scan_options(args, roots, pipeline.Writers.choose(processes, catalog.dialect))
+        runner: AbstractContextManager[workers.Runner] = \
+            workers.process_pool(catalog, processes) if args.parallel else workers.in_process(catalog)
+        with runner as hashers:
+            result = pipeline.run_scan(opts, catalog, hashers)
+        pipeline.record_end(catalog, result)
+        all_files = _all_files(catalog, roots) if args.report_all_files and not args.skip_html else None
+    finally:
+        catalog.close()
+    report = Report(roots=list(roots), algorithm=args.algorithm, finished=result.finished, summary=result.summary,
+                    groups=result.groups, unreadable=result.errors.items, generated_at=time.time(),
+                    database=catalog.masked_url, duration_seconds=round(time.time() - started, 3),
+                    all_files=all_files)
     written = _write_outputs(args, report)
     if not args.quiet:
-        _print_summary(result, report, db.masked, written)
+        _print_summary(result, report, written)
     if not result.finished:
         term = isinstance(result.stopped_by, _Terminated)
-        _say(f"{'terminated' if term else 'interrupted'}: {result.counts.get('full_hashed', 0)} full hashes "
-                   "were committed; rerun to continue where this scan stopped")
+        _say(f"{'terminated' if term else 'interrupted'}: {result.counts.full_hashed} full hashes "
+             "were committed; rerun to continue where this scan stopped")
         return EXIT_SIGTERM if term else EXIT_SIGINT
     return EXIT_OK
 
 
-def _all_files(sessions: sessionmaker, roots: list[str]) -> list[dict[str, Any]]:
-    out = []
-    with sessions() as s:
-        for root in roots:
-            for f in database.iter_known(s, root):
-                out.append({"path": display_path(f.path), "size": f.size, "hash": f.full_hash})
-    out.sort(key=lambda f: f["path"])
+def _scan_options(args: argparse.Namespace, roots: list[str], writers: pipeline.Writers) -> pipeline.ScanOptions:
+    # --include-empty overrides --min-size for the empty files (cli-contract.md)
+    min_size = 0 if args.include_empty and args.min_size <= 1 else args.min_size
+    return pipeline.ScanOptions(
+        roots=tuple(roots), algorithm=args.algorithm, writers=writers, include_empty=args.include_empty,
+        hard_links=args.hard_links, batch_size=args.batch_size, chunk_size=args.chunk_size,
+        walk=walk.WalkOptions(min_size=min_size, max_size=args.max_size, exclude=tuple(args.exclude),
+                              follow_symlinks=args.follow_symlinks, one_file_system=args.one_file_system))
+
+
+def _all_files(catalog: Catalog, roots: list[str]) -> list[ListedFile]:
+    with catalog.session() as s:
+        out = [ListedFile(f.path, f.stat.size, f.hashes.full if f.hashes else None)
+               for f in database.iter_known(s, roots)]
+    out.sort(key=lambda f: f.path)
     return out
 
 
-def _write_outputs(args: argparse.Namespace, report: dict[str, Any]) -> list[str]:
+def _write_outputs(args: argparse.Namespace, report: Report) -> list[tuple[str, str]]:
+    """Writes the exports and the report; returns (what, where) for the summary."""
     written = []
     if args.json:
         exports.write_json(args.json, report)
-        written.append(f"JSON: {'stdout' if args.json == '-' else os.path.abspath(args.json)}")
+        written.append(("JSON", "stdout" if args.json == "-" else os.path.abspath(args.json)))
     if args.csv:
         exports.write_csv(args.csv, report)
-        written.append(f"CSV: {'stdout' if args.csv == '-' else os.path.abspath(args.csv)}")
+        written.append(("CSV", "stdout" if args.csv == "-" else os.path.abspath(args.csv)))
     if not args.skip_html:
         from . import html_generator
         html_generator.write_report(args.report, report)
-        written.append(f"report: {os.path.abspath(args.report)}")
+        written.append(("report", os.path.abspath(args.report)))
     return written
 
 
-def human_bytes(n: float) -> str:
-    """Returns n bytes in 1024-based units, e.g. '3.1 GiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"
-
-
-def _print_summary(result: pipeline.ScanResult, report: dict[str, Any], db: str, written: list[str]) -> None:
-    c, s = result.counts, report["summary"]
+def _print_summary(result: pipeline.ScanResult, report: Report, written: list[tuple[str, str]]) -> None:
+    c, s = result.counts, report.summary
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
     lines = [
-        f"files scanned:    {s['files_scanned']:,} ({human_bytes(s['bytes_scanned'])})",
-        f"candidates:       {c.get('candidates', 0):,} same-size files; "
-        f"{c.get('partial_hashed', 0):,} partial and {c.get('full_hashed', 0):,} full hashes computed, "
-        f"{c.get('partial_reused', 0):,} files reused from the catalog",
-        f"bytes read:       {human_bytes(c.get('bytes_read', 0))}",
-        f"duplicate groups: {s['duplicate_groups']:,} ({s['duplicate_files']:,} files), "
-        f"wasted space {human_bytes(s['wasted_bytes'])}",
-        f"errors:           {s['errors']:,}" + (" (run with -v to list them; also in the report)" if s["errors"] else "")
-        + (f", {c['changed_during_scan']:,} changed during the scan" if c.get("changed_during_scan") else ""),
-        f"time:             {report['duration_seconds']:.2f}s ({stages})",
-        f"database:         {db}",
-    ] + [f"{w.split(':', 1)[0] + ':':<18}{w.split(': ', 1)[1]}" for w in written]
+        f"files scanned:    {s.files_scanned:,} ({human_bytes(s.bytes_scanned)})",
+        f"candidates:       {c.candidates:,} same-size files; {c.partial_hashed:,} partial and "
+        f"{c.full_hashed:,} full hashes computed, {c.partial_reused:,} files reused from the catalog",
+        f"bytes read:       {human_bytes(c.bytes_read)}",
+        f"duplicate groups: {s.duplicate_groups:,} ({s.duplicate_files:,} files), "
+        f"wasted space {human_bytes(s.wasted_bytes)}",
+        f"errors:           {s.errors:,}" + (" (run with -v to list them; also in the report)" if s.errors else "")
+        + (f", {c.changed_during_scan:,} changed during the scan" if c.changed_during_scan else ""),
+        f"time:             {report.duration_seconds:.2f}s ({stages})",
+        f"database:         {report.database}",
+    ] + [f"{what + ':':<18}{where}" for what, where in written]
     print("\n".join(lines), file=sys.stderr)
 
 
-def main(argv: list[str] | None, prog: str, runner_factory: RunnerFactory = in_process_runner,
-         parallel: bool = False) -> int:
+def main(argv: list[str] | None, prog: str, parallel: bool = False) -> int:
     """Parses argv and runs the scan; returns the exit code (2 for bad usage, from argparse)."""
     try:
         args = build_parser(prog, parallel).parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    return run(args, runner_factory)
+    args.parallel = parallel
+    return run(args)

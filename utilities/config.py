@@ -38,10 +38,6 @@ class DatabaseSettings:
         """The URL with its password replaced by ***, safe for messages, logs and reports."""
         return mask_url(self.url)
 
-    @property
-    def backend(self) -> str:
-        return self.url.get_backend_name()
-
 
 def mask_url(url: URL | str) -> str:
     """Returns the URL as text with any password hidden."""
@@ -117,10 +113,15 @@ def url_from_section(path: Path, db: dict[str, Any]) -> URL:
         if not db_path.is_absolute():  # relative to the config file, not to wherever the user stands
             db_path = path.resolve().parent / db_path
         return URL.create("sqlite", database=str(db_path))
-    password = db.get("password") or next((os.environ[e] for e in PASSWORD_ENVS if os.environ.get(e)), None)
+    password = db.get("password") or _password_from_environment()
     # URL.create quotes '@', ':' and '/' in the password, which string formatting would not.
     return URL.create(_DRIVERS["postgresql"], username=db.get("user") or None, password=password,
                       host=db["host"], port=db.get("port", 5432), database=db["database"])
+
+
+def _password_from_environment() -> str | None:
+    """The first of $DUPFINDER_DB_PASSWORD, $PGPASSWORD that is set and not empty."""
+    return next((os.environ[e] for e in PASSWORD_ENVS if os.environ.get(e)), None)
 
 
 def parse_db_url(text: str, source: str) -> URL:
@@ -139,10 +140,8 @@ def parse_db_url(text: str, source: str) -> URL:
             raise ConfigError(f"{source}: driver {url.get_driver_name()!r} is not installed; use postgresql:// "
                               "(psycopg2)")
         url = url.set(drivername=_DRIVERS["postgresql"])
-        if url.password is None:
-            env_pw = next((os.environ[e] for e in PASSWORD_ENVS if os.environ.get(e)), None)
-            if env_pw:
-                url = url.set(password=env_pw)
+        if url.password is None and (env_pw := _password_from_environment()):
+            url = url.set(password=env_pw)
     elif backend == "sqlite" and not url.database:
         raise ConfigError(f"{source}: an in-memory SQLite database would lose the catalog; "
                           "give a file, e.g. sqlite:///outputs/file_hashes.db")

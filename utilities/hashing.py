@@ -9,7 +9,8 @@ from typing import Any, NamedTuple
 
 import xxhash
 
-from .walk import describe_os_error, signed64
+from .records import Stat
+from .walk import describe_os_error
 
 # xxh3-128 by default: a 128-bit digest at ~14 GB/s on one core (hashlib's fastest, sha1, ~1.6 GB/s;
 # md5, the earlier default, 0.67 GB/s). Accidental collisions are as unlikely as with md5; it is not
@@ -32,39 +33,26 @@ DEFAULT_CHUNK = 4 * 2**20       # bytes per read of a full hash
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-class Job(NamedTuple):
-    """A file to hash, with the stat record the walk saw (to tell whether it changed since)."""
-    path: str
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    device: int             # signed (walk.signed64), as stored
-    inode: int
-    partial: str | None     # the partial digest already known (carried into the row written)
-
-
 class Outcome(NamedTuple):
-    path: str
     digest: str | None      # None when the file could not be hashed
     complete: bool          # the digest covers the whole file (small file, or a full hash)
     bytes_read: int
-    problem: str | None     # why digest is None; "changed" when the file changed while being read
+    problem: str | None     # why digest is None; "changed ..." when the file changed while being read
 
 
 class FileChanged(Exception):
     """The file is not the one the walk saw, or it changed while being read."""
 
 
-def _open_checked(job: Job) -> int:
-    """Returns an fd on job.path after checking it is still the regular file the walk saw."""
-    fd = os.open(job.path, _OPEN_FLAGS)   # O_NONBLOCK: a FIFO swapped in for a file cannot block us
+def _open_checked(path: str, expected: Stat) -> int:
+    """Returns an fd on path after checking it is still the regular file the walk saw."""
+    fd = os.open(path, _OPEN_FLAGS)   # O_NONBLOCK: a FIFO swapped in for a file cannot block us
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (signed64(st.st_dev), signed64(st.st_ino)) != (job.device, job.inode):
+        now = Stat.of(st)
+        if not stat.S_ISREG(st.st_mode) or (now.device, now.inode) != (expected.device, expected.inode):
             raise FileChanged("replaced since the walk")
-        # ctime too: an edit whose mtime was put back (rsync --inplace -t, cp -p, touch -r) changes only it,
-        # and the catalog keys on it (database.FileHash.ctime_ns).
-        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (job.size, job.mtime_ns, job.ctime_ns):
+        if now != expected:          # ctime included: the catalog keys on it (records.Stat)
             raise FileChanged("modified since the walk")
         os.set_blocking(fd, True)
         return fd
@@ -73,43 +61,43 @@ def _open_checked(job: Job) -> int:
         raise
 
 
-def _check_unchanged(fd: int, job: Job) -> None:
-    st = os.fstat(fd)
-    if (st.st_size, st.st_mtime_ns, st.st_ctime_ns) != (job.size, job.mtime_ns, job.ctime_ns):
+def _check_unchanged(fd: int, expected: Stat) -> None:
+    if Stat.of(os.fstat(fd)) != expected:
         raise FileChanged("modified while being read")
 
 
-def partial_digest(job: Job, algorithm: str, block: int = PARTIAL_BLOCK) -> tuple[str, bool, int]:
+def partial_digest(path: str, expected: Stat, algorithm: str, block: int = PARTIAL_BLOCK) -> tuple[str, bool, int]:
     """Returns (digest of head + tail blocks, whether that covered the whole file, bytes read).
 
     Files of up to 2 * block bytes are read whole, so their partial digest is their full digest.
     """
     h = ALGORITHMS[algorithm]()
-    fd = _open_checked(job)
+    size = expected.size
+    fd = _open_checked(path, expected)
     try:
-        if job.size <= 2 * block:
-            data = os.pread(fd, job.size + 1, 0)   # one byte more: notices a file that grew
-            if len(data) != job.size:
+        if size <= 2 * block:
+            data = os.pread(fd, size + 1, 0)   # one byte more: notices a file that grew
+            if len(data) != size:
                 raise FileChanged("size changed while being read")
             h.update(data)
-            _check_unchanged(fd, job)
+            _check_unchanged(fd, expected)
             return h.hexdigest(), True, len(data)
         head = os.pread(fd, block, 0)
-        tail = os.pread(fd, block, job.size - block)
+        tail = os.pread(fd, block, size - block)
         if len(head) != block or len(tail) != block:
             raise FileChanged("size changed while being read")
         h.update(head)
         h.update(tail)
-        _check_unchanged(fd, job)
+        _check_unchanged(fd, expected)
         return h.hexdigest(), False, 2 * block
     finally:
         os.close(fd)
 
 
-def full_digest(job: Job, algorithm: str, buf: bytearray) -> tuple[str, int]:
+def full_digest(path: str, expected: Stat, algorithm: str, buf: bytearray) -> tuple[str, int]:
     """Returns (digest of the whole content, bytes read), streamed through buf; never the whole file."""
     h = ALGORITHMS[algorithm]()
-    fd = _open_checked(job)
+    fd = _open_checked(path, expected)
     try:
         if hasattr(os, "posix_fadvise"):
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)   # larger read-ahead on cold disks
@@ -119,9 +107,9 @@ def full_digest(job: Job, algorithm: str, buf: bytearray) -> tuple[str, int]:
             while n := f.readinto(view):
                 h.update(view[:n])
                 total += n
-        if total != job.size:
+        if total != expected.size:
             raise FileChanged("size changed while being read")
-        _check_unchanged(fd, job)
+        _check_unchanged(fd, expected)
         return h.hexdigest(), total
     finally:
         os.close(fd)
@@ -137,13 +125,13 @@ def describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def hash_one(job: Job, kind: str, algorithm: str, buf: bytearray) -> Outcome:
+def hash_one(path: str, expected: Stat, kind: str, algorithm: str, buf: bytearray) -> Outcome:
     """Returns the outcome of one partial or full hash; errors come back as data, never raised."""
     try:
         if kind == "partial":
-            digest, complete, n = partial_digest(job, algorithm)
+            digest, complete, n = partial_digest(path, expected, algorithm)
         else:
-            (digest, n), complete = full_digest(job, algorithm, buf), True
-        return Outcome(job.path, digest, complete, n, None)
+            (digest, n), complete = full_digest(path, expected, algorithm, buf), True
+        return Outcome(digest, complete, n, None)
     except (OSError, FileChanged) as e:
-        return Outcome(job.path, None, False, 0, describe(e))
+        return Outcome(None, False, 0, describe(e))

@@ -1,7 +1,7 @@
 """The HTML report: one static, self-contained page a person opens to decide what to delete.
 
-render_report(report) turns the plain report dict (see utilities/exports.build_report) into the
-text of one HTML file; write_report(path, report) writes it atomically. The page needs no
+render_report(report) turns a report.Report into the text of one HTML file; write_report(path,
+report) writes it atomically. The page needs no
 server and makes no network request: CSS and JavaScript are inline, the data sits in a
 <script type="application/json"> element, and a Content-Security-Policy pins both inline blocks
 by their sha256 hashes.
@@ -13,7 +13,7 @@ Escaping is not left to memory:
   written as \\uXXXX, so no file name can end the <script> element;
 - the page's own script inserts data with textContent / createTextNode only.
 
-Standard library only: this module must not import SQLAlchemy or anything else outside it.
+This module must not import SQLAlchemy: it renders plain data and runs without a database.
 """
 from __future__ import annotations
 
@@ -21,20 +21,23 @@ import base64
 import hashlib
 import html
 import json
-import math
 import os
 import re
 import string
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["render_report", "write_report", "human_bytes", "ALL_FILES_LIMIT"]
+from .atomic import write_atomically
+from .paths import display_path
+from .report import Report
+from .units import human_bytes
 
+__all__ = ["render_report", "write_report", "ALL_FILES_LIMIT"]
+
+REPORT_FORMAT = 1              # the page's data layout (data "v" and the footer)
 ALL_FILES_LIMIT = 200_000      # more entries than this in all_files and the table is left out
 ERRORS_INLINE = 1_000          # error paths rendered into the header; the rest load on demand
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 # Characters that are invisible or reorder text (C0/C1 controls, zero-width and bidi controls,
 # line/paragraph separators, BOM). A name holding one could look like another name, so the page
@@ -92,23 +95,7 @@ def _csp_hash(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# numbers, sizes, dates
-
-
-def human_bytes(n: int | float) -> str:
-    """1024-based with one decimal: 1,023 B, 1.0 KiB, 3.1 GiB. The page's script rounds the same way."""
-    n = int(n)
-    if n < 1024:
-        return f"{n:,} B"
-    v, i = float(n), 0
-    while v >= 1024 and i < len(_UNITS) - 1:
-        v /= 1024
-        i += 1
-    r = math.floor(v * 10 + 0.5) / 10          # half up, as the script does (toFixed differs on ties)
-    if r >= 1024 and i < len(_UNITS) - 1:
-        r = math.floor(r / 1024 * 10 + 0.5) / 10
-        i += 1
-    return f"{r:.1f} {_UNITS[i]}"
+# durations, dates
 
 
 def _human_duration(seconds: float | None) -> str:
@@ -148,19 +135,20 @@ def _splitter(roots: list[str]) -> tuple[Any, str]:
     return (lambda p: p.rfind("/") + 1), "/"
 
 
-def _page_data(report: dict[str, Any], all_files_limit: int) -> tuple[dict[str, Any], int | None]:
+def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], int | None]:
     """The compact data: a shared directory table and flat arrays.
 
     groups: [size, hash, count, wasted_bytes, dirIndex, name, dirIndex, name, ...]
     files:  [[dirIndex, name, size, hash or null], ...] or null
     A path is dirs[dirIndex] + name exactly (dirs keep their trailing separator).
     """
-    roots = [str(r) for r in report.get("roots") or ()]
+    roots = [display_path(r) for r in report.roots]
     split, sep = _splitter(roots)
     dir_index: dict[str, int] = {}
     dirs: list[str] = []
 
     def add(row: list[Any], path: str) -> None:
+        path = display_path(path)
         i = split(path)
         d = path[:i]
         k = dir_index.get(d)
@@ -171,33 +159,25 @@ def _page_data(report: dict[str, Any], all_files_limit: int) -> tuple[dict[str, 
         row.append(path[i:])
 
     groups = []
-    for g in report.get("groups") or ():
-        files = [str(p) for p in g.get("files") or ()]
-        size = int(g.get("size") or 0)
-        count = int(g.get("count", len(files)))
-        wasted = int(g.get("wasted_bytes", size * max(count - 1, 0)))
-        row: list[Any] = [size, str(g.get("hash") or ""), count, wasted]
-        for p in files:
+    for g in report.groups:
+        row: list[Any] = [g.size, g.digest, g.count, g.wasted]
+        for p in g.paths:
             add(row, p)
         groups.append(row)
 
-    all_files = report.get("all_files")
-    files_total = None if all_files is None else len(all_files)
+    files_total = None if report.all_files is None else len(report.all_files)
     files = None
-    if all_files is not None and files_total <= all_files_limit:
+    if report.all_files is not None and len(report.all_files) <= all_files_limit:
         files = []
-        for f in all_files:
-            row = []
-            add(row, str(f.get("path", "")))
-            h = f.get("hash")
-            row.append(int(f.get("size") or 0))
-            row.append(None if h is None else str(h))
-            files.append(row)
+        for f in report.all_files:
+            frow: list[Any] = []
+            add(frow, f.path)
+            frow += [f.size, f.digest]
+            files.append(frow)
 
-    errors = report.get("error_paths") or ()
-    rest = [[str(e.get("path", "")), str(e.get("error", ""))] for e in errors[ERRORS_INLINE:]]
+    rest = [[display_path(path), reason] for path, reason in report.unreadable[ERRORS_INLINE:]]
     data = {
-        "v": 1,
+        "v": REPORT_FORMAT,
         "roots": roots,
         "sep": sep,
         "dirs": dirs,
@@ -210,86 +190,35 @@ def _page_data(report: dict[str, Any], all_files_limit: int) -> tuple[dict[str, 
     return data, files_total
 
 
-def _sanitized(value: Any) -> Any:
-    """A copy of a report with lone surrogates (undecodable bytes) shown as \\xNN text."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-            return value
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if isinstance(value, dict):
-        return {k: _sanitized(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_sanitized(v) for v in value]
-    return value
-
-
 # ---------------------------------------------------------------------------------------------
 # the page
 
 
-def render_report(report: dict[str, Any], *, all_files_limit: int = ALL_FILES_LIMIT) -> str:
+def render_report(report: Report, *, all_files_limit: int = ALL_FILES_LIMIT) -> str:
     """Returns the whole HTML document for report (see the module docstring)."""
-    doc = _render(report, all_files_limit)
-    try:
-        doc.encode("utf-8")
-    except UnicodeEncodeError:       # the contract says paths are valid UTF-8; never write a bad file
-        doc = _render(_sanitized(report), all_files_limit)
-    return doc
+    return _render(report, all_files_limit)
 
 
-def write_report(path: str | os.PathLike[str], report: dict[str, Any], *,
-                 all_files_limit: int = ALL_FILES_LIMIT) -> None:
-    """Writes the report to path (UTF-8), creating parent directories; atomic: a temporary file
-    in the same directory, fsynced, then os.replace. A failure leaves any old report untouched."""
-    target = os.path.abspath(os.fspath(path))
-    data = render_report(report, all_files_limit=all_files_limit).encode("utf-8")
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    try:
-        mode = os.stat(target).st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if hasattr(os, "O_DIRECTORY"):       # make the rename itself durable where the OS allows
-        try:
-            dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
+def write_report(path: str | os.PathLike[str], report: Report, *, all_files_limit: int = ALL_FILES_LIMIT) -> None:
+    """Writes the report to path (UTF-8), atomically: a failure leaves any old report untouched."""
+    text = render_report(report, all_files_limit=all_files_limit)
+
+    def write(f: IO[str]) -> None:
+        f.write(text)
+    write_atomically(path, write)
 
 
-def _render(report: dict[str, Any], all_files_limit: int) -> str:
+def _render(report: Report, all_files_limit: int) -> str:
     data, files_total = _page_data(report, all_files_limit)
-    summary = report.get("summary") or {}
+    summary = report.summary
     groups = data["groups"]
-    n_groups = int(summary.get("duplicate_groups", len(groups)))
-    n_dup_files = int(summary.get("duplicate_files", sum((len(g) - 4) // 2 for g in groups)))
-    wasted = int(summary.get("wasted_bytes", sum(g[3] for g in groups)))
-    files_scanned = int(summary.get("files_scanned", 0))
-    bytes_scanned = int(summary.get("bytes_scanned", 0))
-    errors = report.get("error_paths") or []
-    n_errors = int(summary.get("errors", len(errors)))
-    finished = report.get("finished", True) is not False
-    when, when_iso = _when(report.get("generated_at"))
-    roots = [str(r) for r in report.get("roots") or ()]
+    n_groups, n_dup_files, wasted = summary.duplicate_groups, summary.duplicate_files, summary.wasted_bytes
+    files_scanned, bytes_scanned = summary.files_scanned, summary.bytes_scanned
+    errors = report.unreadable
+    n_errors = summary.errors
+    finished = report.finished
+    when, when_iso = _when(report.generated_at)
+    roots = [display_path(r) for r in report.roots]
 
     banner = _Markup("")
     if not finished:
@@ -307,14 +236,14 @@ def _render(report: dict[str, Any], all_files_limit: int) -> str:
         ("Data scanned", human_bytes(bytes_scanned), f"{bytes_scanned:,} bytes", "", "bytes"),
         ("Errors", f"{n_errors:,}", "unreadable paths" if n_errors else "none",
          "stat-errors" if n_errors else "", "errors"),
-        ("Time taken", _human_duration(report.get("duration_seconds")), "", "", "duration"),
+        ("Time taken", _human_duration(report.duration_seconds), "", "", "duration"),
     ))
 
     error_details = _Markup("")
     if errors:
         items = _join(_html('<li><span class="epath">$path</span><span class="emsg">$msg</span></li>',
-                            path=e.get("path", ""), msg=e.get("error", ""))
-                      for e in errors[:ERRORS_INLINE])
+                            path=display_path(path), msg=reason)
+                      for path, reason in errors[:ERRORS_INLINE])
         listed = len(errors)
         more = _Markup("")
         if listed > ERRORS_INLINE:
@@ -359,14 +288,14 @@ def _render(report: dict[str, Any], all_files_limit: int) -> str:
         _PAGE,
         csp=csp, title=title, css=_Markup(_CSS), banner=banner,
         roots=root_items, when=when, when_iso=when_iso,
-        algorithm=report.get("algorithm") or "\u2014",
-        database=report.get("database") or "\u2014",
+        algorithm=report.algorithm or "\u2014",
+        database=report.database or "\u2014",
         stats=stats, errors=error_details,
         status="complete" if finished else "interrupted",
         groups_count=f"{len(groups):,}",
         files_tab=files_tab, files_section=files_section,
         pager_top=_html(_PAGER, where="top"), pager_bottom=_html(_PAGER, where="bottom"),
-        version=report.get("version", 1),
+        version=REPORT_FORMAT,
         data=_Markup(_script_json(data)), script=_Markup(script),
     )
     return str(doc)

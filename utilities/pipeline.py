@@ -1,6 +1,9 @@
 """The scan pipeline shared by main.py and main_mul.py; only the runner of hash batches differs.
 
-walk -> candidates by size -> sync with the catalog -> partial hash -> full hash -> groups from the DB
+    1/6 walk -> 2/6 size -> 3/6 catalog -> 4/6 partial hash -> 5/6 full hash -> 6/6 groups
+
+Files are indices into the walk's FileTable. A candidate "unit" is the index of the first path (in path
+order) of an inode whose size another inode shares (candidates.Candidates); hard links are one unit.
 """
 from __future__ import annotations
 
@@ -9,334 +12,344 @@ import os
 import stat
 import time
 from array import array
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
-
-from sqlalchemy.orm import Session, sessionmaker
 
 from . import database, walk
 from .candidates import Candidates
-from .catalog_writer import RowWriter, write_rows
-from .database import StoredFile, file_row
+from .catalog import Catalog
+from .catalog_writer import Row, RowWriter
 from .hashing import PARTIAL_BLOCK
 from .progress import stage_bar
-from .workers import Result, Runner, Task, hash_batch
+from .records import Hashes, ScanCounts, hashes_hold
+from .report import Group, Summary, sort_groups
+from .workers import Result, Runner, Task
 
 log = logging.getLogger(__name__)
 
-RACY_WINDOW_NS = 2_000_000_000   # a hash taken less than 2 s after the file's mtime is not trusted later
 BATCH_BYTES = 64 * 2**20         # at most this many bytes of full hashing per batch (and per commit)
 
 
-@dataclass
+@dataclass(frozen=True)
+class Writers:
+    """Who writes which catalog rows, decided once per scan (choose()).
+
+    Full hashes are always committed by whoever computed them, batch by batch (they cost reading).
+    """
+    partials_by_workers: bool    # partial-stage batches commit their own rows (else the parent's writer)
+    parent_thread: bool          # the parent's rows go through a thread that overlaps the hashing
+
+    @classmethod
+    def choose(cls, processes: int, dialect: str) -> Writers:
+        # With worker processes, each commits its own partial batches, so building and sending rows
+        # spreads over the cores (medium corpus, -p 2: SQLite 2.1 s against 2.25 s through the parent,
+        # PostgreSQL 2.9 s against 3.8 s). The parent's own rows go through a thread where that pays:
+        # when the parent only waits for workers, or when writes wait on a PostgreSQL server (main.py,
+        # medium: 3.5 s against 4.4 s inline). On SQLite in one process the writes are this process'
+        # own CPU work and the GIL handover costs more than the overlap (large corpus: partial stage
+        # 2.3 s inline, 9.8 s beside a thread).
+        return cls(partials_by_workers=processes > 1, parent_thread=processes > 1 or dialect != "sqlite")
+
+
+@dataclass(frozen=True)
 class ScanOptions:
-    roots: list[str]
+    roots: tuple[str, ...]           # absolute, normalized (walk.normalize_roots)
     algorithm: str
     walk: walk.WalkOptions
+    writers: Writers
     include_empty: bool = False
     hard_links: bool = False
-    batch_size: int = 1000
-    chunk_size: int = 4 * 2**20
-    processes: int = 1             # worker processes hashing (main_mul.py's -p); 1 in main.py
-
-
-@dataclass
-class Group:
-    size: int
-    digest: str
-    paths: list[str]
-
-    @property
-    def wasted(self) -> int:
-        return self.size * (len(self.paths) - 1)
+    batch_size: int = 1000           # rows per statement and per worker commit
+    chunk_size: int = 4 * 2**20      # read buffer of a full hash
 
 
 @dataclass
 class ScanResult:
     scan_id: int
-    roots: list[str]
-    algorithm: str
-    finished: bool = False
-    groups: list[Group] = field(default_factory=list)
-    errors: walk.ErrorLog = field(default_factory=walk.ErrorLog)
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    stopped_by: KeyboardInterrupt | None = None     # what interrupted the hashing, if anything
+    finished: bool
+    groups: list[Group]              # in report order
+    summary: Summary
+    counts: ScanCounts
+    errors: walk.ErrorLog
+    stage_seconds: dict[str, float]
+    stopped_by: KeyboardInterrupt | None   # what interrupted the scan, if anything
 
 
-def run_scan(opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner) -> ScanResult:
+def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
     """Returns the scan's groups and counts; the catalog is updated as it goes, batch by batch.
 
-    Ctrl-C (or SIGTERM) during hashing stops the scan once the batches in hand are committed; the
-    result then has finished=False and the groups of what was hashed. It is not re-raised.
+    Ctrl-C (or SIGTERM) stops the scan once the batches in hand are committed; the result then has
+    finished=False and the groups of what was hashed. It is not re-raised.
     """
-    scan_id = database.in_transaction(sessions, lambda s: database.start_scan(s, opts.roots, opts.algorithm))
-    scan = _Scan(opts, sessions, runner, ScanResult(scan_id, opts.roots, opts.algorithm))
-    writer = None
+    scan = _Scan(opts, catalog, runner)
     try:
-        scan.walk()
-        scan.find_candidates()
-        scan.sync_with_catalog()
-        # The parent's own rows are written by a thread, overlapping the hashing, where that pays: when
-        # the parent only waits for its workers, or when the writes wait on a PostgreSQL server (the
-        # GIL is free meanwhile: medium corpus, main.py, 3.5 s against 4.4 s inline). On SQLite in one
-        # process the writes are this process' own CPU work, and inline is faster (catalog_writer).
-        threaded = opts.processes > 1 or sessions.kw["bind"].dialect.name != "sqlite"
-        scan.writer = writer = RowWriter(sessions, opts.batch_size, threaded=threaded)
-        scan.write_stat_records()
-        scan.partial_hash()
-        scan.full_hash()
-    except KeyboardInterrupt as stop:
-        scan.result.stopped_by = stop
-    finally:
-        if writer is not None:
-            writer.close()
-    if scan.result.stopped_by is None:
-        scan.write_unhashable()
-    if writer is not None:       # the catalog was read: its groups can be, even after an interruption
-        scan.read_groups()
-    scan.result.finished = scan.result.stopped_by is None
-    return scan.result
+        files = walk_tree(scan)                                         # 1
+        cands = find_candidates(scan, files)                            # 2
+        known = sync_with_catalog(scan, files, cands)                   # 3
+    except KeyboardInterrupt as stop:                                   # nothing hashed: no groups
+        scan.stopped_by = stop
+        return scan.result([])
+    try:
+        with RowWriter(catalog, opts.batch_size, threaded=opts.writers.parent_thread) as writer:
+            writer.put(stat_rows(files, cands, known))
+            survivors = partial_hash(scan, files, cands, known, writer)    # 4
+            full_hash(scan, files, cands, known, survivors)             # 5
+            writer.put(unhashed_rows(files, cands, known))
+    except KeyboardInterrupt as stop:                                   # the groups of what was hashed
+        scan.stopped_by = stop
+    return scan.result(group_duplicates(scan, files, cands, known))     # 6
 
 
-def record_end(sessions: sessionmaker[Session], result: ScanResult, status: str) -> None:
-    """Stores how the scan ended in its ScanMetadata row."""
-    counts = dict(result.counts, files_hashed=result.counts.get("full_hashed", 0))
-    database.in_transaction(sessions, lambda s: database.finish_scan(s, result.scan_id, status, counts))
-
-
-def _trusted(row: StoredFile, algorithm: str) -> bool:
-    """A stored hash counts only if it was made the way this scan makes them, and not within
-    RACY_WINDOW of the file's mtime (the file may have changed again within the same timestamp tick:
-    git's "racy" rule, borg's and dvc's too). The caller has checked the stat record is unchanged."""
-    return (row.algorithm == algorithm and row.partial_bytes == PARTIAL_BLOCK and row.partial_hash is not None
-            and row.hashed_at is not None and row.hashed_at * 1e9 - row.mtime_ns >= RACY_WINDOW_NS)
+def record_end(catalog: Catalog, result: ScanResult) -> None:
+    """Stores how the scan ended, and its counts, in its ScanMetadata row."""
+    status = "finished" if result.finished else "interrupted"
+    s = result.summary
+    catalog.transaction(lambda session: database.finish_scan(
+        session, result.scan_id, status, result.counts, duplicate_groups=s.duplicate_groups,
+        wasted_bytes=s.wasted_bytes, errors=s.errors))
 
 
 class _Scan:
-    """The state one scan carries from stage to stage; each method is one stage.
+    """What every stage shares: options, catalog, runner, counts, the error log, the stage clock."""
 
-    Files are indices into the walk's FileTable; a candidate "unit" is the index of the first path of
-    an inode (candidates.Candidates). Digests are kept in lists by index, not dicts: most files are
-    candidates, and a list slot costs 8 bytes.
-    """
-
-    def __init__(self, opts: ScanOptions, sessions: sessionmaker[Session], runner: Runner,
-                 result: ScanResult) -> None:
-        self.opts, self.sessions, self.runner, self.result = opts, sessions, runner, result
-        self.counts, self.errors = result.counts, result.errors
-        self.files = walk.FileTable()
-        self.cands: Candidates
-        self.writer: RowWriter
+    def __init__(self, opts: ScanOptions, catalog: Catalog, runner: Runner) -> None:
+        self.opts, self.catalog, self.runner = opts, catalog, runner
+        self.counts = ScanCounts()
+        self.errors = walk.ErrorLog()
+        self.stage_seconds: dict[str, float] = {}
+        self.stopped_by: KeyboardInterrupt | None = None
+        self.scan_id = catalog.transaction(lambda s: database.start_scan(s, opts.roots, opts.algorithm))
         self._t0 = time.perf_counter()
 
-    def _done(self, name: str, message: str, *args: object) -> None:
+    def done(self, stage: str, message: str, *args: object) -> None:
         """Times the stage that just ended and logs one INFO line for it."""
         now = time.perf_counter()
-        self.result.stage_seconds[name] = elapsed = now - self._t0
+        self.stage_seconds[stage] = elapsed = now - self._t0
         self._t0 = now
-        log.info("%s: " + message + " (%.2fs)", name, *args, elapsed)
+        log.info("%s: " + message + " (%.2fs)", stage, *args, elapsed)
 
-    # 1 ---------------------------------------------------------------------------------------------
-    def walk(self) -> None:
-        files, too_long = self.files, database.max_path_bytes(self.sessions)
-        with stage_bar("1/5 walk") as bar:
-            for e in walk.iter_files(self.opts.roots, self.opts.walk, self.errors):
-                # 4 bytes a character at most, stored: the exact length is worked out for long paths only
-                if too_long and 4 * len(e.path) > too_long and database.path_bytes(e.path) > too_long:
-                    self.errors.add(e.path, f"path too long for the catalog (over {too_long} bytes)")
-                    continue
-                files.add(e)
-                bar.update()
-        self.counts["files_scanned"] = len(files)
-        self.counts["bytes_scanned"] = sum(files.size)
-        self._done("walk", "%d files, %d bytes", len(files), self.counts["bytes_scanned"])
-
-    # 2 ---------------------------------------------------------------------------------------------
-    def find_candidates(self) -> None:
-        self.cands = Candidates(self.files, self.opts.include_empty, self.opts.hard_links)
-        self.counts["candidates"] = len(self.cands.reps)
-        self._done("size", "%d candidates among %d files", len(self.cands.reps), len(self.files))
-
-    # 3 ---------------------------------------------------------------------------------------------
-    def sync_with_catalog(self) -> None:
-        """Which files are unchanged, which stored digests still hold, which rows lost their file."""
-        files, n = self.files, len(self.files)
-        self.unchanged = bytearray(n)
-        self.partial: list[str | None] = [None] * n     # stored digests that hold, then those computed
-        self.full: list[str | None] = [None] * n
-        self.written = bytearray(n)                       # 1 for units whose rows this run writes
-        maybe_gone: list[str] = []
-        with self.sessions() as s:
-            for root in self.opts.roots:
-                for row in database.iter_known(s, root):
-                    i = files.lookup(row.path)
-                    if i is None:
-                        maybe_gone.append(row.path)
-                    elif (row.size, row.mtime_ns, row.ctime_ns, row.device, row.inode) == files.stat_key(i):
-                        self.unchanged[i] = 1
-                        if self.cands.member[i] and _trusted(row, self.opts.algorithm):
-                            self.partial[i], self.full[i] = row.partial_hash, row.full_hash
-                    else:
-                        log.debug("CHANGED: %s", row.path)
-        vanished = [p for p in maybe_gone if not _is_regular_file(p)]   # rows of files filtered out stay
-        if vanished:
-            database.in_transaction(self.sessions,
-                                    lambda s: database.delete_paths(s, vanished, self.opts.batch_size))
-        changed = n - sum(self.unchanged)
-        self.counts["new_or_changed"], self.counts["vanished"] = changed, len(vanished)
-        self._done("sync", "%d unchanged, %d new or changed, %d vanished rows deleted", n - changed, changed,
-                   len(vanished))
-
-    def write_stat_records(self) -> None:
-        """Rows of new or changed files that no hash stage will write (those write their own)."""
-        member, unchanged = self.cands.member, self.unchanged
-        self.writer.put(self._row(i) for i in range(len(self.files)) if not unchanged[i] and not member[i])
-
-    # 4 ---------------------------------------------------------------------------------------------
-    def partial_hash(self) -> None:
-        cands, partial, full = self.cands, self.partial, self.full
-        jobs = array("i")
-        for u in cands.reps:
-            if partial[u] is None or (u in cands.aliases and any(   # all names of a file must agree
-                    (partial[i], full[i]) != (partial[u], full[u]) for i in cands.aliases[u])):
-                partial[u] = full[u] = None
-                jobs.append(u)
-        self.counts["partial_reused"] = len(cands.reps) - len(jobs)
-        # Who writes the partial stage's rows: with worker processes, each commits its own batches, so
-        # building and sending rows spreads over the cores (medium corpus, -p 2: SQLite 2.1 s against
-        # 2.25 s through the parent's writer thread, PostgreSQL 2.9 s against 3.8 s). In one process,
-        # the writer takes them as they come, COMMIT_ROWS to a commit. Survivors are written again,
-        # with their full hash, by the full stage; with 64 KiB partial blocks they are few.
-        workers_write = self.opts.processes > 1
-        with stage_bar("2/5 partial hash", total=len(jobs)) as bar:
-            def took(res: Result) -> None:
-                self._absorb(res, partial)
-                for k, u in enumerate(res.units):
-                    if res.complete[k]:
-                        full[u] = res.digests[k]
-                    self.written[u] = res.digests[k] is not None
-                if not workers_write:
-                    self.writer.put(self._row(i, partial=d, full=d if res.complete[k] else None)
-                                    for k, (u, d) in enumerate(zip(res.units, res.digests)) if d is not None
-                                    for i in cands.indices(u))
-                bar.update(len(res.units))
-            self._run_stage((self._task("partial", chunk, record=workers_write)
-                             for chunk in database.batched(jobs, self.opts.batch_size)), took)
-        self.counts["partial_hashed"] = len(jobs)
-        survivors = cands.regroup(partial, self.opts.hard_links)
-        self.need_full = sorted((u for u in survivors if full[u] is None),
-                                key=self.files.inode.__getitem__)       # disk order, roughly
-        self._done("partial hash", "%d hashed, %d reused, %d candidates left, %d need a full hash",
-                   len(jobs), self.counts["partial_reused"], len(survivors), len(self.need_full))
-
-    # 5 ---------------------------------------------------------------------------------------------
-    def full_hash(self) -> None:
-        """Full hashes of the survivors, committed batch by batch by whoever hashed them."""
-        size = self.files.size
-        with stage_bar("3/5 full hash", total=sum(size[u] for u in self.need_full), unit="B") as bar:
-            def took(res: Result) -> None:
-                self._absorb(res, self.full)
-                for u in res.units:
-                    self.written[u] = self.full[u] is not None
-                self.counts["full_hashed"] += len(res.units) - len(res.problems)   # committed by hash_batch
-                bar.update(sum(size[u] for u in res.units))
-            self._run_stage((self._task("full", chunk, record=True, with_partial=True)
-                             for chunk in self._byte_batches(self.need_full)), took)
-        self._done("full hash", "%d hashed, %d bytes read in all", self.counts["full_hashed"],
-                   self.counts["bytes_read"])
-
-    def write_unhashable(self) -> None:
-        """New files that could not be hashed still belong in the catalog, without hashes."""
-        cands, written, unchanged = self.cands, self.written, self.unchanged
-        write_rows(self.sessions, (self._row(i) for i in range(len(self.files))
-                                   if cands.member[i] and not unchanged[i] and not written[cands.rep_of.get(i, i)]),
-                   self.opts.batch_size)
-
-    # 6 ---------------------------------------------------------------------------------------------
-    def read_groups(self) -> None:
-        """The catalog's groups under the roots, restricted to files this run walked and whose full
-        digest it computed or trusted (a concurrent scanner or a stale row cannot slip in)."""
-        files, cands, full, opts = self.files, self.cands, self.full, self.opts
-        out = []
-        with self.sessions() as s:
-            rows = database.iter_duplicate_rows(s, opts.roots, opts.algorithm)
-            for (size, digest), group in groupby(rows, key=lambda r: (r.size, r.full_hash)):
-                members: set[int] = set()
-                for r in group:
-                    i = files.lookup(r.path)
-                    if i is not None and files.size[i] == size and full[cands.rep_of.get(i, i)] == digest:
-                        members.add(cands.rep_of.get(i, i))
-                if opts.hard_links:
-                    paths = sorted(files.path(i) for u in members for i in cands.indices(u))
-                else:
-                    paths = sorted(files.path(u) for u in members)
-                if len(paths) > 1:
-                    out.append(Group(size, digest or "", paths))
-        out.sort(key=lambda g: (-g.wasted, g.paths[0]))
-        self.result.groups = out
+    def result(self, groups: list[Group]) -> ScanResult:
         c = self.counts
-        c["duplicate_groups"] = len(out)
-        c["duplicate_files"] = sum(len(g.paths) for g in out)
-        c["wasted_bytes"] = sum(g.wasted for g in out)
-        c["errors"] = len(self.errors)
-        self._done("groups", "%d groups, %d bytes wasted", len(out), c["wasted_bytes"])
+        summary = Summary.of(groups, c.files_scanned, c.bytes_scanned, len(self.errors))
+        return ScanResult(self.scan_id, self.stopped_by is None, groups, summary, c, self.errors,
+                          self.stage_seconds, self.stopped_by)
 
-    # helpers ---------------------------------------------------------------------------------------
-    def _task(self, kind: str, units: Iterable[int], record: bool, with_partial: bool = False) -> Task:
-        files, cands = self.files, self.cands
-        units = array("i", units)
-        aliases = {k: tuple(files.path(i) for i in cands.aliases[u])
-                   for k, u in enumerate(units) if u in cands.aliases}
-        return Task(kind, self.opts.algorithm, self.opts.chunk_size, record, units,
-                    [files.path(u) for u in units], [files.stat_key(u) for u in units],
-                    [self.partial[u] for u in units] if with_partial else None, aliases)
 
-    def _run_stage(self, tasks: Iterable[Task], took: Callable[[Result], None]) -> None:
-        """Runs tasks, handing each result to took(); on Ctrl-C, first takes the results of the batches
-        that were already running (they commit all the same), so the counts say what was saved."""
-        run = self.runner(hash_batch, tasks)
-        try:
-            for res in run:
-                took(res)
-        except KeyboardInterrupt:
-            for res in run.drain():
-                took(res)
-            raise
+# 1 -----------------------------------------------------------------------------------------------
+def walk_tree(scan: _Scan) -> walk.FileTable:
+    """Returns every regular file under the roots that passes the filters and the catalog can hold."""
+    files = walk.FileTable()
+    with stage_bar("1/6 walk") as bar:
+        for entry in walk.iter_files(scan.opts.roots, scan.opts.walk, scan.errors):
+            if scan.catalog.too_long(entry.path):
+                scan.errors.add(entry.path, f"path too long for the catalog (over {scan.catalog.max_path_bytes} bytes)")
+                continue
+            files.add(entry)
+            bar.update()
+    scan.counts.files_scanned = len(files)
+    scan.counts.bytes_scanned = sum(files.size)
+    scan.done("walk", "%d files, %d bytes", len(files), scan.counts.bytes_scanned)
+    return files
 
-    def _absorb(self, res: Result, digests: list[str | None]) -> None:
-        """Takes a batch's digests into digests[] and its problems into the error log."""
-        self.counts["bytes_read"] += res.bytes_read
-        for k, u in enumerate(res.units):
-            d = res.digests[k]
-            if d is not None:
-                digests[u] = d
-        for k, problem in res.problems:
-            self.errors.add(self.files.path(res.units[k]), problem)
-            if problem.startswith("changed"):
-                self.counts["changed_during_scan"] += 1
 
-    def _byte_batches(self, order: list[int]) -> Iterator[list[int]]:
-        """Yields batches of at most -b files and about BATCH_BYTES bytes (one commit each)."""
-        batch: list[int] = []
-        size = 0
-        for u in order:
-            batch.append(u)
-            size += self.files.size[u]
-            if len(batch) >= self.opts.batch_size or size >= BATCH_BYTES:
-                yield batch
-                batch, size = [], 0
-        if batch:
+# 2 -----------------------------------------------------------------------------------------------
+def find_candidates(scan: _Scan, files: walk.FileTable) -> Candidates:
+    """Returns the files whose size another file shares, one unit per inode."""
+    cands = Candidates(files, scan.opts.include_empty, scan.opts.hard_links)
+    scan.counts.candidates = len(cands.reps)
+    scan.done("size", "%d candidates after grouping %d files by size", len(cands.reps), len(files))
+    return cands
+
+
+# 3 -----------------------------------------------------------------------------------------------
+@dataclass
+class Known:
+    """Per file index: whether its catalog row still matches it, and its digests (stored ones that
+    still hold after the catalog stage, then those the hash stages compute)."""
+    unchanged: bytearray
+    partial: list[str | None]
+    full: list[str | None]
+    written: bytearray = field(init=False)      # 1 for units whose rows this scan wrote with digests
+
+    def __post_init__(self) -> None:
+        self.written = bytearray(len(self.unchanged))
+
+
+def sync_with_catalog(scan: _Scan, files: walk.FileTable, cands: Candidates) -> Known:
+    """Returns what the catalog still vouches for; deletes the rows of files that are gone."""
+    n, opts = len(files), scan.opts
+    known = Known(bytearray(n), [None] * n, [None] * n)
+    maybe_gone: list[str] = []
+    with scan.catalog.session() as s:
+        for row in database.iter_known(s, opts.roots):
+            i = files.lookup(row.path)
+            if i is None:
+                maybe_gone.append(row.path)
+            elif row.stat == (current := files.stat(i)):
+                known.unchanged[i] = 1
+                if cands.member[i] and row.hashes and hashes_hold(row, current, opts.algorithm, PARTIAL_BLOCK):
+                    known.partial[i], known.full[i] = row.hashes.partial, row.hashes.full
+            else:
+                log.debug("CHANGED: %s", row.path)
+    vanished = [p for p in maybe_gone if not _is_regular_file(p)]    # rows of files filtered out stay
+    if vanished:
+        scan.catalog.transaction(lambda s: database.delete_paths(s, vanished, opts.batch_size))
+    scan.counts.unchanged, scan.counts.vanished = sum(known.unchanged), len(vanished)
+    scan.done("catalog", "%d unchanged, %d new or changed, %d vanished rows deleted", scan.counts.unchanged,
+              n - scan.counts.unchanged, len(vanished))
+    return known
+
+
+def stat_rows(files: walk.FileTable, cands: Candidates, known: Known) -> Iterator[Row]:
+    """Rows of the new or changed files that no hash stage will write: stat records only."""
+    now = time.time()
+    for i in range(len(files)):
+        if not known.unchanged[i] and not cands.member[i]:
+            yield database.file_row(files.path(i), files.stat(i), scanned_at=now)
+
+
+# 4 -----------------------------------------------------------------------------------------------
+def partial_hash(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known,
+                 writer: RowWriter) -> list[int]:
+    """Returns the units that still share (size, partial digest) with another and need a full hash."""
+    todo = array("i")
+    for unit in cands.reps:
+        if known.partial[unit] is None or not _names_agree(cands, known, unit):
+            known.partial[unit] = known.full[unit] = None
+            todo.append(unit)
+    scan.counts.partial_reused = len(cands.reps) - len(todo)
+    by_workers = scan.opts.writers.partials_by_workers
+
+    def take(res: Result) -> None:
+        _absorb(scan, files, res, known.partial)
+        for k, unit in enumerate(res.units):
+            if res.complete[k]:
+                known.full[unit] = res.digests[k]
+            known.written[unit] = res.digests[k] is not None
+        if not by_workers:
+            writer.put(_partial_rows(scan, files, cands, res))
+        bar.update(len(res.units))
+
+    with stage_bar("4/6 partial hash", total=len(todo)) as bar:
+        tasks = (_task(scan, files, cands, "partial", chunk, record=by_workers)
+                 for chunk in database.batched(todo, scan.opts.batch_size))
+        _run(scan, tasks, take)
+    scan.counts.partial_hashed = len(todo)
+    survivors = cands.regroup(known.partial, scan.opts.hard_links)
+    need_full = sorted((u for u in survivors if known.full[u] is None), key=files.inode.__getitem__)  # disk order
+    scan.done("partial hash", "%d hashed, %d reused; %d candidates after grouping by partial hash, %d need a "
+              "full hash", len(todo), scan.counts.partial_reused, len(survivors), len(need_full))
+    return need_full
+
+
+def _names_agree(cands: Candidates, known: Known, unit: int) -> bool:
+    """All names of one inode must carry the same stored digests, or the inode is hashed again."""
+    return all((known.partial[i], known.full[i]) == (known.partial[unit], known.full[unit])
+               for i in cands.aliases.get(unit, ()))
+
+
+def _partial_rows(scan: _Scan, files: walk.FileTable, cands: Candidates, res: Result) -> Iterator[Row]:
+    now = time.time()
+    for k, (unit, digest) in enumerate(zip(res.units, res.digests)):
+        if digest is not None:
+            hashes = Hashes(scan.opts.algorithm, PARTIAL_BLOCK, digest, digest if res.complete[k] else None, now)
+            for i in cands.indices(unit):
+                yield database.file_row(files.path(i), files.stat(i), scanned_at=now, hashes=hashes)
+
+
+# 5 -----------------------------------------------------------------------------------------------
+def full_hash(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known, units: list[int]) -> None:
+    """Computes the full digests of units into known.full; each batch is committed by whoever hashed it."""
+    size = files.size
+
+    def take(res: Result) -> None:
+        _absorb(scan, files, res, known.full)
+        for unit in res.units:
+            known.written[unit] = known.full[unit] is not None
+        scan.counts.full_hashed += len(res.units) - len(res.problems)
+        bar.update(sum(size[u] for u in res.units))
+
+    with stage_bar("5/6 full hash", total=sum(size[u] for u in units), unit="B") as bar:
+        tasks = (_task(scan, files, cands, "full", batch, record=True, known=known)
+                 for batch in _byte_batches(units, size, scan.opts.batch_size))
+        _run(scan, tasks, take)
+    scan.done("full hash", "%d hashed, %d bytes read in all", scan.counts.full_hashed, scan.counts.bytes_read)
+
+
+def unhashed_rows(files: walk.FileTable, cands: Candidates, known: Known) -> Iterator[Row]:
+    """Rows of new or changed candidates that could not be hashed: they still belong in the catalog."""
+    now = time.time()
+    for i in range(len(files)):
+        if cands.member[i] and not known.unchanged[i] and not known.written[cands.rep_of.get(i, i)]:
+            yield database.file_row(files.path(i), files.stat(i), scanned_at=now)
+
+
+def _byte_batches(units: list[int], size: array, batch_size: int) -> Iterator[list[int]]:
+    """Yields batches of at most batch_size files and about BATCH_BYTES bytes (one commit each)."""
+    batch: list[int] = []
+    total = 0
+    for unit in units:
+        batch.append(unit)
+        total += size[unit]
+        if len(batch) >= batch_size or total >= BATCH_BYTES:
             yield batch
+            batch, total = [], 0
+    if batch:
+        yield batch
 
-    def _row(self, i: int, partial: str | None = None, full: str | None = None) -> dict:
-        """Returns the catalog row of file i: its stat record, and its hashes when given."""
-        now = time.time()
-        return file_row(self.files.path(i), *self.files.stat_key(i), now,
-                        self.opts.algorithm if partial else None, PARTIAL_BLOCK if partial else None,
-                        partial, full, now if partial else None)
+
+# 6 -----------------------------------------------------------------------------------------------
+def group_duplicates(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known) -> list[Group]:
+    """Returns the groups of units with the same size and full digest: one path per inode (with
+    --hard-links every path), in report order. After an interruption, of what was hashed."""
+    hard_links = scan.opts.hard_links
+    by_content: dict[tuple[int, str], list[int]] = {}
+    for unit in cands.reps:
+        digest = known.full[unit]
+        if digest is not None:
+            by_content.setdefault((files.size[unit], digest), []).append(unit)
+    groups = []
+    for (size, digest), units in by_content.items():
+        indices = [i for u in units for i in cands.indices(u)] if hard_links else units
+        if len(indices) > 1:
+            groups.append(Group(size, digest, sorted(files.path(i) for i in indices)))
+    groups = sort_groups(groups)
+    scan.done("groups", "%d groups, %d bytes wasted", len(groups), sum(g.wasted for g in groups))
+    return groups
+
+
+# helpers -------------------------------------------------------------------------------------------
+def _task(scan: _Scan, files: walk.FileTable, cands: Candidates, kind: str, units: Iterable[int], record: bool,
+          known: Known | None = None) -> Task:
+    batch = array("i", units)
+    aliases = {k: tuple(files.path(i) for i in cands.aliases[u]) for k, u in enumerate(batch) if u in cands.aliases}
+    return Task(kind, scan.opts.algorithm, scan.opts.chunk_size, record, batch, [files.path(u) for u in batch],
+                [files.stat(u) for u in batch], [known.partial[u] for u in batch] if known else None, aliases)
+
+
+def _run(scan: _Scan, tasks: Iterable[Task], take: Callable[[Result], None]) -> None:
+    """Runs tasks, handing each result to take(); on Ctrl-C, first takes the results of the batches
+    that were already running (they commit all the same), so the counts say what was saved."""
+    run = scan.runner.run(tasks)
+    try:
+        for res in run:
+            take(res)
+    except KeyboardInterrupt:
+        for res in run.drain():
+            take(res)
+        raise
+
+
+def _absorb(scan: _Scan, files: walk.FileTable, res: Result, digests: list[str | None]) -> None:
+    """Takes a batch's digests into digests[] and its problems into the error log."""
+    scan.counts.bytes_read += res.bytes_read
+    for unit, digest in zip(res.units, res.digests):
+        if digest is not None:
+            digests[unit] = digest
+    for k, problem in res.problems:
+        scan.errors.add(files.path(res.units[k]), problem)
+        if problem.startswith("changed"):
+            scan.counts.changed_during_scan += 1
 
 
 def _is_regular_file(path: str) -> bool:

@@ -11,20 +11,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from .records import Stat
+
 log = logging.getLogger(__name__)
 
 
 class FileEntry(NamedTuple):
-    """One regular file as the walk saw it (a tuple: 200,000 of them must stay small)."""
+    """One regular file as the walk saw it."""
     path: str          # absolute; undecodable bytes as surrogates (os.fsdecode)
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    device: int
-    inode: int
+    stat: Stat
 
 
-@dataclass
+@dataclass(frozen=True)
 class WalkOptions:
     min_size: int = 1
     max_size: int | None = None
@@ -68,8 +66,7 @@ def normalize_roots(roots: Sequence[str]) -> list[str]:
     return out
 
 
-def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
-               on_dir: Callable[[], None] | None = None) -> Iterator[FileEntry]:
+def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Iterator[FileEntry]:
     """Yields the regular files under roots (absolute, normalized) that pass the filters.
 
     Iterative (no recursion limit). Symbolic links are skipped unless follow_symlinks; then linked
@@ -93,7 +90,7 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
             continue
         if stat.S_ISREG(st.st_mode):
             if wanted(st):
-                yield FileEntry(root, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev, st.st_ino)
+                yield FileEntry(root, Stat.of(st))
             continue
         if not stat.S_ISDIR(st.st_mode):
             continue   # a FIFO, a socket, a device: nothing to read
@@ -105,8 +102,6 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
             if (dev, ino) in seen_dirs:
                 continue
             seen_dirs.add((dev, ino))
-            if on_dir:
-                on_dir()
             try:
                 it = os.scandir(top)
             except OSError as e:
@@ -134,8 +129,7 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
                             # A link to a file is never a copy of it (cli-contract.md), followed or not.
                             fst = entry.stat(follow_symlinks=follow)
                             if wanted(fst):
-                                yield FileEntry(path, fst.st_size, fst.st_mtime_ns, fst.st_ctime_ns,
-                                                fst.st_dev, fst.st_ino)
+                                yield FileEntry(path, Stat.of(fst))
                     except FileNotFoundError as e:
                         errors.add(path, f"vanished during the scan ({describe_os_error(e)})")
                     except OSError as e:
@@ -143,7 +137,8 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog,
 
 
 class FileTable:
-    """The walk's result in columns: each file a name, a directory number and five 64-bit ints.
+    """The walk's result in columns: each file a name, a directory number and its stat record as five
+    64-bit ints.
 
     About 110 bytes a file besides its name, where a tuple of full path and ints costs ~450: 200,000
     files must fit in the 150 MB the project allows a scan (directory paths are stored once).
@@ -158,7 +153,7 @@ class FileTable:
         self.size = array("q")
         self.mtime_ns = array("q")
         self.ctime_ns = array("q")
-        self.device = array("q")      # signed, as stored in BIGINT columns (see signed64)
+        self.device = array("q")      # signed, as stored in BIGINT columns (records.signed64)
         self.inode = array("q")
 
     def add(self, e: FileEntry) -> None:
@@ -174,11 +169,12 @@ class FileTable:
         by_name[name] = len(self.names)
         self.names.append(name)
         self.dir_of.append(k)
-        self.size.append(e.size)
-        self.mtime_ns.append(e.mtime_ns)
-        self.ctime_ns.append(e.ctime_ns)
-        self.device.append(signed64(e.device))
-        self.inode.append(signed64(e.inode))
+        st = e.stat
+        self.size.append(st.size)
+        self.mtime_ns.append(st.mtime_ns)
+        self.ctime_ns.append(st.ctime_ns)
+        self.device.append(st.device)
+        self.inode.append(st.inode)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -192,11 +188,5 @@ class FileTable:
         k = self._dir_ids.get(d)
         return None if k is None else self._by_name[k].get(name)
 
-    def stat_key(self, i: int) -> tuple[int, int, int, int, int]:
-        """(size, mtime_ns, ctime_ns, device, inode): what must match for a stored hash to hold."""
-        return self.size[i], self.mtime_ns[i], self.ctime_ns[i], self.device[i], self.inode[i]
-
-
-def signed64(n: int) -> int:
-    """st_dev/st_ino are unsigned 64-bit; BIGINT and array('q') are signed. Wrap, keeping equality."""
-    return n - (1 << 64) if n >= 1 << 63 else n
+    def stat(self, i: int) -> Stat:
+        return Stat(self.size[i], self.mtime_ns[i], self.ctime_ns[i], self.device[i], self.inode[i])

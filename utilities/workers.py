@@ -1,28 +1,22 @@
-"""Hash batches, in this process (main.py) or in worker processes with their own ORM sessions (main_mul.py)."""
+"""Runners of hash batches: in this process (main.py), or in worker processes that each open their own
+Catalog and commit their own batches (main_mul.py)."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import multiprocessing
 import signal
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from itertools import islice
-from typing import Generic, NamedTuple, TypeVar
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from typing import NamedTuple, Protocol
 
 from . import database
-from .hashing import DEFAULT_CHUNK, PARTIAL_BLOCK, Job, hash_one
-
-T = TypeVar("T")
-R = TypeVar("R")
-Runner = Callable[[Callable[[T], R], Iterable[T]], "InProcessRun[T, R] | PoolRun[T, R]"]
-
-_sessions: sessionmaker[Session] | None = None   # this process' own; set by init_worker or use_sessions
-_buffer = bytearray(0)
+from .catalog import Catalog, forget_inherited
+from .hashing import DEFAULT_CHUNK, PARTIAL_BLOCK, hash_one
+from .records import Hashes, Stat
 
 
 class Task(NamedTuple):
@@ -34,7 +28,7 @@ class Task(NamedTuple):
     record: bool
     units: array                            # the parent's file indices, echoed back in the Result
     paths: list[str]
-    stats: list[tuple[int, int, int, int, int]]   # (size, mtime_ns, ctime_ns, device, inode) per file
+    stats: list[Stat]
     partials: list[str | None] | None       # full stage: the partial digests, carried into the rows
     aliases: dict[int, tuple[str, ...]]     # position -> the other paths of that inode (hard links)
 
@@ -47,35 +41,25 @@ class Result(NamedTuple):
     problems: list[tuple[int, str]]         # (position, why it could not be hashed)
 
 
-def init_worker(db_url: str) -> None:
-    """ProcessPoolExecutor initializer: a new engine and sessionmaker in this process.
+class Run(Protocol):
+    """Results of tasks as they finish; drain() after Ctrl-C returns those of the tasks already running."""
 
-    The parent's pooled connections came along with fork: drop them unclosed (closing would end the
-    parent's sessions on the server), ignore Ctrl-C (the parent decides when to stop and waits for the
-    batch in hand to commit), and die with the parent if it is killed.
-    """
-    global _sessions
-    database.dispose_inherited_engines()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:   # Linux: PR_SET_PDEATHSIG, so that kill -9 of the scanner leaves no orphaned workers
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-    _sessions = sessionmaker(database.make_engine(make_url(db_url)))
+    def __iter__(self) -> Iterator[Result]: ...
+
+    def drain(self) -> list[Result]: ...
 
 
-def use_sessions(sessions: sessionmaker[Session]) -> None:
-    """In-process mode (main.py): batches record through the parent's own sessions."""
-    global _sessions
-    _sessions = sessions
+class Runner(Protocol):
+    def run(self, tasks: Iterable[Task]) -> Run: ...
 
 
-def hash_batch(task: Task) -> Result:
+_buffer = bytearray(0)                     # this process' read buffer, reused across batches
+
+
+def hash_batch(task: Task, catalog: Catalog | None) -> Result:
     """Returns the batch's digests; for record tasks they are committed first (every path of each inode).
 
-    Top-level and picklable for ProcessPoolExecutor. Errors of single files come back as data; a
-    database failure is raised as DatabaseError with a one-line, password-free message.
+    Errors of single files come back as data; a database failure is raised as DatabaseError.
     """
     global _buffer
     if len(_buffer) != task.chunk_size:
@@ -86,8 +70,8 @@ def hash_batch(task: Task) -> Result:
     read = 0
     rows = []
     now = time.time()
-    for k, (path, st) in enumerate(zip(task.paths, task.stats)):
-        out = hash_one(Job(path, *st, None), task.kind, task.algorithm, _buffer)
+    for k, (path, stat) in enumerate(zip(task.paths, task.stats)):
+        out = hash_one(path, stat, task.kind, task.algorithm, _buffer)
         digests.append(out.digest)
         read += out.bytes_read
         if out.digest is None:
@@ -96,49 +80,82 @@ def hash_batch(task: Task) -> Result:
         complete[k] = out.complete
         if not task.record:
             continue
-        part = task.partials[k] if task.partials else out.digest
-        for p in (path, *task.aliases.get(k, ())):
-            rows.append(database.file_row(p, *st, now, task.algorithm, PARTIAL_BLOCK, part,
-                                          out.digest if out.complete else None, now))
+        partial = task.partials[k] if task.partials else out.digest
+        hashes = Hashes(task.algorithm, PARTIAL_BLOCK, partial or out.digest, out.digest if out.complete else None,
+                        now)
+        rows += [database.file_row(p, stat, scanned_at=now, hashes=hashes) for p in (path, *task.aliases.get(k, ()))]
     if rows:
-        assert _sessions is not None, "init_worker or use_sessions first"
-        try:
-            database.in_transaction(_sessions, lambda s: database.upsert_files(s, rows, len(rows)))
-        except SQLAlchemyError as e:
-            raise database.DatabaseError(database.describe_error(e, _sessions.kw["bind"].url)) from None
+        assert catalog is not None, "a task that records needs a catalog"
+        catalog.transaction(lambda s: database.upsert_files(s, rows, len(rows)))
     return Result(task.units, digests, bytes(complete), read, problems)
 
 
-class InProcessRun(Generic[T, R]):
-    """The runs of main.py: plain map. Ctrl-C interrupts the batch in hand, which is not committed."""
+# ------------------------------------------------------------------------------------- in process
+class _InProcessRun:
+    """main.py's run: plain map. Ctrl-C interrupts the batch in hand, which is not committed."""
 
-    def __init__(self, fn: Callable[[T], R], tasks: Iterable[T]) -> None:
-        self._results = map(fn, tasks)
+    def __init__(self, catalog: Catalog, tasks: Iterable[Task]) -> None:
+        self._results = (hash_batch(t, catalog) for t in tasks)
 
-    def __iter__(self) -> Iterator[R]:
+    def __iter__(self) -> Iterator[Result]:
         return self._results
 
-    def drain(self) -> list[R]:
+    def drain(self) -> list[Result]:
         return []
 
 
-def in_process(fn: Callable[[T], R], tasks: Iterable[T]) -> InProcessRun[T, R]:
-    """The runner of main.py."""
-    return InProcessRun(fn, tasks)
+class InProcessRunner:
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+
+    def run(self, tasks: Iterable[Task]) -> Run:
+        return _InProcessRun(self._catalog, tasks)
 
 
-class PoolRun(Generic[T, R]):
+@contextlib.contextmanager
+def in_process(catalog: Catalog) -> Iterator[Runner]:
+    """The runner of main.py: batches hashed and recorded by this process, through its own catalog."""
+    yield InProcessRunner(catalog)
+
+
+# ----------------------------------------------------------------------------- worker processes
+_worker_catalog: Catalog | None = None     # set in each worker process by _init_worker
+
+
+def _init_worker(db_url: str) -> None:
+    """ProcessPoolExecutor initializer: a Catalog of this process' own.
+
+    The parent's pooled connections came along with fork: drop them unclosed (closing would end the
+    parent's sessions on the server), ignore Ctrl-C (the parent decides when to stop and waits for the
+    batch in hand to commit), and die with the parent if it is killed.
+    """
+    global _worker_catalog
+    forget_inherited()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:   # Linux: PR_SET_PDEATHSIG, so that kill -9 of the scanner leaves no orphaned workers
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    _worker_catalog = Catalog(db_url)
+
+
+def _hash_in_worker(task: Task) -> Result:
+    return hash_batch(task, _worker_catalog)
+
+
+class _PoolRun:
     """Tasks run in a process pool, at most in_flight queued at a time, results as they come."""
 
-    def __init__(self, pool: Executor, in_flight: int, fn: Callable[[T], R], tasks: Iterable[T]) -> None:
-        self._pool, self._fn, self._tasks = pool, fn, iter(tasks)
-        self._pending: set[Future[R]] = {pool.submit(fn, t) for t in islice(self._tasks, in_flight)}
+    def __init__(self, pool: ProcessPoolExecutor, in_flight: int, tasks: Iterable[Task]) -> None:
+        self._pool, self._tasks = pool, iter(tasks)
+        self._pending: set[Future[Result]] = {pool.submit(_hash_in_worker, t) for t in islice(self._tasks, in_flight)}
 
-    def __iter__(self) -> Iterator[R]:
+    def __iter__(self) -> Iterator[Result]:
         while self._pending:
             done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
             for t in islice(self._tasks, len(done)):
-                self._pending.add(self._pool.submit(self._fn, t))
+                self._pending.add(self._pool.submit(_hash_in_worker, t))
             for f in done:
                 try:
                     yield f.result()
@@ -146,7 +163,7 @@ class PoolRun(Generic[T, R]):
                     self.drain()      # let the running batches commit before the error goes up
                     raise
 
-    def drain(self) -> list[R]:
+    def drain(self) -> list[Result]:
         """Cancels what has not started, waits for the running tasks (their batches commit) and
         returns their results; called on Ctrl-C so that the scan can say exactly what was saved."""
         for f in self._pending:
@@ -157,6 +174,19 @@ class PoolRun(Generic[T, R]):
         return [f.result() for f in done]
 
 
-def pool_runner(pool: Executor, in_flight: int) -> Runner:
-    """Returns the runner of main_mul.py over pool."""
-    return lambda fn, tasks: PoolRun(pool, in_flight, fn, tasks)
+class PoolRunner:
+    def __init__(self, pool: ProcessPoolExecutor, in_flight: int) -> None:
+        self._pool, self._in_flight = pool, in_flight
+
+    def run(self, tasks: Iterable[Task]) -> Run:
+        return _PoolRun(self._pool, self._in_flight, tasks)
+
+
+@contextlib.contextmanager
+def process_pool(catalog: Catalog, processes: int) -> Iterator[Runner]:
+    """The runner of main_mul.py: -p forked worker processes, each with its own Catalog."""
+    catalog.close()     # no pooled connection may cross the fork; the parent reconnects when it needs to
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_init_worker, initargs=(catalog.url_for_workers(),)) as pool:
+        pool.submit(int)   # start the workers now: they set up while this process walks the tree
+        yield PoolRunner(pool, in_flight=2 * processes)

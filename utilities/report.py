@@ -1,0 +1,68 @@
+"""What a scan found, typed and computed once: duplicate groups, the summary figures, the report that
+the JSON and CSV exports and the HTML page are written from."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Group:
+    """Files with the same size and the same full-content digest; paths sorted."""
+    size: int
+    digest: str
+    paths: list[str]
+
+    @property
+    def count(self) -> int:
+        return len(self.paths)
+
+    @property
+    def wasted(self) -> int:
+        """Bytes freed if all copies but one went."""
+        return self.size * (len(self.paths) - 1)
+
+
+def sort_groups(groups: Iterable[Group]) -> list[Group]:
+    """Returns groups in report order: most wasted space first, then by first path."""
+    return sorted(groups, key=lambda g: (-g.wasted, g.paths[0]))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The contract's summary figures (cli-contract.md, JSON export)."""
+    files_scanned: int
+    bytes_scanned: int
+    duplicate_groups: int
+    duplicate_files: int
+    wasted_bytes: int
+    errors: int
+
+    @classmethod
+    def of(cls, groups: list[Group], files_scanned: int, bytes_scanned: int, errors: int) -> Summary:
+        return cls(files_scanned=files_scanned, bytes_scanned=bytes_scanned, duplicate_groups=len(groups),
+                   duplicate_files=sum(g.count for g in groups), wasted_bytes=sum(g.wasted for g in groups),
+                   errors=errors)
+
+
+@dataclass(frozen=True)
+class ListedFile:
+    """One scanned file, for the report's optional table of all files."""
+    path: str
+    size: int
+    digest: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the exports and the HTML page show; built once per run (cli)."""
+    roots: list[str]
+    algorithm: str
+    finished: bool
+    summary: Summary
+    groups: list[Group]                                   # in report order (sort_groups)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)   # (path, reason)
+    generated_at: float = 0.0                             # epoch seconds
+    database: str = ""                                    # the catalog's URL, password masked
+    duration_seconds: float | None = None
+    all_files: list[ListedFile] | None = None             # with --report-all-files
