@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from utilities import hashing, walk  # noqa: E402
-from utilities.candidates import Candidates  # noqa: E402
+from utilities import hashing, walk
+from utilities.candidates import Candidates
 
 
 def main() -> None:
@@ -45,7 +45,8 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         left = [u for u in cands.regroup(digests, False) if u not in complete]
         full_bytes = sum(files.size[u] for u in left)
-        print(f"| {block:,} | {seconds:.2f} s | {read / 2**20:,.0f} MiB | {len(left):,} | {full_bytes / 2**20:,.0f} MiB |")
+        print(f"| {block:,} | {seconds:.2f} s | {read / 2**20:,.0f} MiB | {len(left):,} "
+              f"| {full_bytes / 2**20:,.0f} MiB |")
 
 
 if __name__ == "__main__":

@@ -76,10 +76,11 @@ def photo_report(n_groups: int = 200, seed: int = 7, all_files: bool = False) ->
                 n = f"{stem}-{len(paths):02d}{ext}"
             paths.add(d + n)
         if i == 3:
-            paths = {f"{home}/Downloads/<img src=x onerror=alert(1)>.jpg", f"{home}/Downloads/fa\u00e7ade \u2014 caf\u00e9.jpg",
+            paths = {f"{home}/Downloads/<img src=x onerror=alert(1)>.jpg",
+                     f"{home}/Downloads/fa\u00e7ade \u2014 caf\u00e9.jpg",
                      f"{home}/Downloads/evil\u202egpj.exe", f"{home}/Downloads/bad\\xff byte.jpg"}
             count = 4
-        groups.append(Group(size, "%032x" % rng.getrandbits(128), sorted(paths)))
+        groups.append(Group(size, f"{rng.getrandbits(128):032x}", sorted(paths)))
     groups = sort_groups(groups)
     files_scanned = sum(g.count for g in groups) * 9 + 1234
     bytes_scanned = sum(g.size * g.count for g in groups) * 4
@@ -91,7 +92,7 @@ def photo_report(n_groups: int = 200, seed: int = 7, all_files: bool = False) ->
         for i in range(2000):
             ext, size = _pick_ext(rng)
             rows.append(ListedFile(f"{home}/Pictures/{2012 + i % 13}/misc/file{i:05d}{ext}", size,
-                                   None if rng.random() < 0.7 else "%032x" % rng.getrandbits(128)))
+                                   None if rng.random() < 0.7 else f"{rng.getrandbits(128):032x}"))
         rows.sort(key=lambda r: r.path)
     return Report(roots=roots, algorithm="xxh128", finished=True,
                   summary=Summary.of(groups, files_scanned, bytes_scanned, len(errs)), groups=groups,
@@ -113,7 +114,7 @@ def big_report(n_groups: int = 100_000, per_group: int = 3, seed: int = 1, all_f
         size = max(1, size // 64)
         stem = f"IMG_{i:06d}"
         files = sorted({rng.choice(dirs) + f"{stem}{'' if k == 0 else f' ({k})'}{ext}" for k in range(per_group)})
-        groups.append(Group(size, "%032x" % rng.getrandbits(128), files))
+        groups.append(Group(size, f"{rng.getrandbits(128):032x}", files))
     groups = sort_groups(groups)
     dup = sum(g.count for g in groups)
     rows = None
@@ -189,7 +190,10 @@ def main() -> int:
     out = (Path(args.out) if args.out else Path(tmp.name) / "report.html").resolve()
 
     t = time.perf_counter()
-    report = photo_report(args.photos, all_files=args.all_files) if args.photos else big_report(args.groups, args.per_group, all_files=args.all_files_rows)
+    if args.photos:
+        report = photo_report(args.photos, all_files=args.all_files)
+    else:
+        report = big_report(args.groups, args.per_group, all_files=args.all_files_rows)
     t_build = time.perf_counter() - t
     n_groups = len(report.groups)
     n_paths = sum(g.count for g in report.groups)

@@ -7,7 +7,8 @@
 For each corpus (built with ../shared/bench/make_corpus.py when missing, reused otherwise) it runs
 every available tool once to warm the page cache, then --runs rounds in which each tool runs once
 (round-robin, the order rotated every round), timing each whole child process (wall clock) and
-taking its peak RSS from GNU time's %M (the child's ru_maxrss). Every run's duplicate groups are checked against the corpus'
+taking its peak RSS from GNU time's %M (the child's ru_maxrss). Every run's duplicate groups are checked against
+the corpus'
 truth file the way check_groups.py does (by (device, inode) sets: hard-link aliases may be listed
 or omitted, groups collapsing to one inode are ignored, a symlink in a group is wrong).
 
@@ -38,8 +39,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_CANDIDATES = [os.path.join(os.path.dirname(REPO), "shared", "bench"), os.path.join(REPO, "bench")]
@@ -118,7 +120,7 @@ def _read(path: str) -> str:
         return f.read().decode("utf-8", "surrogateescape")
 
 
-def parse_blank_separated(ctx: "RunCtx") -> list[list[str]]:
+def parse_blank_separated(ctx: RunCtx) -> list[list[str]]:
     """jdupes / fdupes: one path per line, groups separated by a blank line."""
     groups, cur = [], []
     for line in _read(ctx.stdout).split("\n"):
@@ -132,7 +134,7 @@ def parse_blank_separated(ctx: "RunCtx") -> list[list[str]]:
     return groups
 
 
-def parse_rdfind(ctx: "RunCtx") -> list[list[str]]:
+def parse_rdfind(ctx: RunCtx) -> list[list[str]]:
     """results.txt: duptype id depth size device inode priority name; the first of a group has id N,
     the others -N."""
     groups: dict[int, list[str]] = {}
@@ -144,7 +146,7 @@ def parse_rdfind(ctx: "RunCtx") -> list[list[str]]:
     return list(groups.values())
 
 
-def parse_rmlint(ctx: "RunCtx") -> list[list[str]]:
+def parse_rmlint(ctx: RunCtx) -> list[list[str]]:
     """json: [header, entries..., footer]; duplicate_file entries grouped by checksum. Sets made only of
     hard links to one inode come without a checksum: keyed by (disk_id, inode) they collapse, as they should."""
     with open(ctx.files["json"], encoding="utf-8", errors="surrogateescape") as f:
@@ -158,7 +160,7 @@ def parse_rmlint(ctx: "RunCtx") -> list[list[str]]:
     return list(groups.values())
 
 
-def parse_duff(ctx: "RunCtx") -> list[list[str]]:
+def parse_duff(ctx: RunCtx) -> list[list[str]]:
     """-0 -f %n: a NUL-terminated header holding the cluster's file count, then that many NUL-terminated paths."""
     with open(ctx.stdout, "rb") as f:
         toks = f.read().split(b"\0")
@@ -170,7 +172,7 @@ def parse_duff(ctx: "RunCtx") -> list[list[str]]:
     return groups
 
 
-def parse_dupfinder(ctx: "RunCtx") -> list[list[str]]:
+def parse_dupfinder(ctx: RunCtx) -> list[list[str]]:
     with open(ctx.files["json"], encoding="utf-8", errors="surrogateescape") as f:
         return [g["files"] for g in json.load(f)["groups"]]
 
@@ -278,13 +280,15 @@ walk(sys.argv[1])
 def floor_tools() -> list[Tool]:
     return [
         Tool("floor: metadata walk (find -printf)", "floor",
-             lambda d, c: ["find", d, "-type", "f", "-printf", "%s\n"], cmd="find DIR -type f -printf '%s\\n' >/dev/null"),
+             lambda d, c: ["find", d, "-type", "f", "-printf", "%s\n"],
+             cmd="find DIR -type f -printf '%s\\n' >/dev/null"),
         Tool("floor: Python os.scandir walk + stat", "floor",
              lambda d, c: [sys.executable, "-c", PY_WALK, d], cmd="python: recursive os.scandir, stat every file"),
         Tool("floor: read every byte (find, xargs cat)", "floor",
              lambda d, c: ["sh", "-c", READ_ALL, "sh", d], cmd="find DIR -type f -print0 | xargs -0 cat >/dev/null"),
         Tool("floor: start Python, import SQLAlchemy ORM + tqdm", "floor",
-             lambda d, c: [sys.executable, "-c", "import sqlalchemy.orm, tqdm"], cmd="python -c 'import sqlalchemy.orm, tqdm'"),
+             lambda d, c: [sys.executable, "-c", "import sqlalchemy.orm, tqdm"],
+             cmd="python -c 'import sqlalchemy.orm, tqdm'"),
     ]
 
 
@@ -384,7 +388,7 @@ def run_child(argv: list[str], stdout: str, cwd: str | None, timeout: float) -> 
     errpath, rsspath = stdout + ".err", stdout + ".rss"
     env = {k: v for k, v in os.environ.items() if k != "DUPFINDER_DB_URL"}
     if GNU_TIME:
-        argv = [GNU_TIME, "-f", "%M", "-o", rsspath] + argv
+        argv = [GNU_TIME, "-f", "%M", "-o", rsspath, *argv]
     with open(stdout, "wb") as out, open(errpath, "wb") as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env,
@@ -392,7 +396,7 @@ def run_child(argv: list[str], stdout: str, cwd: str | None, timeout: float) -> 
         timer = threading.Timer(timeout, lambda: os.killpg(p.pid, signal.SIGKILL))
         timer.start()
         try:
-            _, status, ru = os.wait4(p.pid, 0)
+            _, status, _ru = os.wait4(p.pid, 0)
         finally:
             timer.cancel()
         wall = time.perf_counter() - t0
@@ -560,7 +564,7 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
 
     def row(t: Tool) -> str:
         rs = results[t.name]
-        everything = [warm[t.name]] + rs
+        everything = [warm[t.name], *rs]
         m = med(t.name)
         failed = [r for r in everything if r.rc != 0]
         fail_note = ""
@@ -586,7 +590,8 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
 
     head = "| tool | median wall (s) | min–max (s) | peak RSS (MiB) | × fastest peer | groups correct |"
     sep = "|---|---:|---:|---:|---:|---|"
-    out = [f"## {preset}: {files:,} regular files, {nbytes / 1e6:,.0f} MB (each inode once), {len(truth):,} true groups",
+    out = [f"## {preset}: {files:,} regular files, {nbytes / 1e6:,.0f} MB (each inode once), "
+           f"{len(truth):,} true groups",
            "",
            f"{args.runs} run(s) after one warm-up, round-robin; fastest peer: "
            f"{fastest[1] + f' ({fastest[0]:.2f} s)' if fastest else 'none'}. "
@@ -611,7 +616,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small corpus, one timed round (under two minutes)")
     ap.add_argument("--corpora-dir", default=os.path.join(os.path.dirname(REPO), "corpora"),
                     help="where corpora are built and reused (default: ../corpora beside the checkout)")
-    ap.add_argument("--pg-url", default=PG_DEFAULT, help="maintenance database for scratch databases; 'none' to skip PG")
+    ap.add_argument("--pg-url", default=PG_DEFAULT,
+                    help="maintenance database for scratch databases; 'none' to skip PG")
     ap.add_argument("--no-dupfinder", action="store_true", help="peers and floors only")
     ap.add_argument("--hash-file-mib", type=int, default=256, help="size of the hash-floor scratch file (MiB)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds before one run is killed")

@@ -70,7 +70,10 @@ class RowWriter:
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         for chunk in database.batched(pending, max(COMMIT_ROWS, self._batch_size)):
-            self._catalog.transaction(lambda s: database.upsert_files(s, chunk, self._batch_size))
+            self._commit(chunk)
+
+    def _commit(self, rows: list[Row]) -> None:
+        self._catalog.transaction(lambda s: database.upsert_files(s, rows, self._batch_size))
 
     def _run(self) -> None:
         closed = False

@@ -9,85 +9,21 @@ import stat
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager
 from typing import Any
 
 import tqdm
 
-from . import config, database, exports, pipeline, progress, walk, workers
+from . import arguments, config, database, exports, locations, pipeline, progress, walk, workers
 from .catalog import Catalog, DatabaseError
-from .hashing import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_CHUNK
 from .report import ListedFile, Report
-from .units import human_bytes, parse_size
+from .units import human_bytes
 
 log = logging.getLogger("dupfinder")
 
-DEFAULT_REPORT = "./outputs/hash_report.html"
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
-MAX_PROCESSES = 256            # worker processes; each holds a read buffer and a database connection
-MAX_CHUNK = 2**30              # bytes of read buffer per process
-MAX_BATCH = 1_000_000          # rows per commit
-
-
-def _size(text: str) -> int:
-    """argparse type of a SIZE (units.parse_size): a usage error (exit 2) when it is not one."""
-    try:
-        return parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _bounded(kind: Callable[[str], int], what: str, minimum: int, maximum: int) -> Callable[[str], int]:
-    """Returns an argparse type: kind(text), refused (exit 2) outside [minimum, maximum]."""
-    def check(text: str) -> int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if not minimum <= value <= maximum:
-            raise argparse.ArgumentTypeError(f"{what} must be between {minimum:,} and {maximum:,}, not {text}")
-        return value
-    return check
-
-
-def build_parser(prog: str, parallel: bool = False) -> argparse.ArgumentParser:
-    """Returns the parser of cli-contract.md; -p only for main_mul.py."""
-    p = argparse.ArgumentParser(
-        prog=prog, description="Find byte-identical files under PATHs, keep a catalog in a database, "
-                               "and write an HTML report.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="directory (scanned recursively) or file")
-    p.add_argument("--db-url", metavar="URL", help=f"SQLAlchemy URL, overrides the config (env {config.URL_ENV})")
-    p.add_argument("--config", metavar="FILE", help="configuration file (default: ./config.json, else the one "
-                                                     "beside main.py)")
-    p.add_argument("-a", "--algorithm", choices=sorted(ALGORITHMS), default=DEFAULT_ALGORITHM,
-                   help=f"content hash (default {DEFAULT_ALGORITHM})")
-    p.add_argument("-r", "--report", metavar="PATH", default=DEFAULT_REPORT, help=f"HTML report ({DEFAULT_REPORT})")
-    p.add_argument("--skip-html", action="store_true", help="write no HTML report")
-    p.add_argument("--report-all-files", action="store_true", help="also list every scanned file in the report")
-    p.add_argument("--json", metavar="PATH", help="duplicate groups as JSON ('-' = stdout)")
-    p.add_argument("--csv", metavar="PATH", help="one row per duplicate file: group, hash, size, path")
-    p.add_argument("--min-size", type=_size, default=1, metavar="SIZE", help="smallest file (default 1 byte)")
-    p.add_argument("--max-size", type=_size, default=None, metavar="SIZE", help="largest file")
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                   help="skip names or root-relative paths matching GLOB (repeatable)")
-    p.add_argument("--include-empty", action="store_true", help="report zero-byte files as a group")
-    p.add_argument("--hard-links", action="store_true", help="report paths sharing one inode as duplicates")
-    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links (loops detected)")
-    p.add_argument("--one-file-system", action="store_true", help="stay on the file system of each root")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="stage lines and skipped files (-vv: debug)")
-    if parallel:
-        p.add_argument("-p", "--processes", type=_bounded(int, "--processes", 1, MAX_PROCESSES),
-                       default=os.cpu_count() or 1,
-                       metavar="N", help="worker processes (default: CPU count)")
-    p.add_argument("-c", "--chunk-size", type=_bounded(_size, "--chunk-size", 4096, MAX_CHUNK),
-                   default=DEFAULT_CHUNK,
-                   metavar="SIZE", help="read buffer (default 4MiB)")
-    p.add_argument("-b", "--batch-size", type=_bounded(int, "--batch-size", 1, MAX_BATCH), default=1000, metavar="N",
-                   help="rows per database commit (default 1000)")
-    return p
 
 
 class _Terminated(KeyboardInterrupt):
@@ -161,18 +97,15 @@ def _say(message: str) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     started = time.time()
-    if args.max_size is not None and args.max_size < args.min_size:
-        raise config.ConfigError(f"--max-size ({args.max_size}) is below --min-size ({args.min_size})")
     roots = _check_roots(args.paths)
-    settings = config.resolve_database(args.db_url, args.config)
+    settings = config.resolve_database(args.db_url, args.config, args.where)
     catalog = Catalog(settings.url)
     try:
         catalog.initialize()
         log.info("database: %s (from %s)", catalog.masked_url, settings.source)
-        processes = getattr(args, "processes", 1)
-        opts = _scan_options(args, roots, pipeline.Writers.choose(processes, catalog.dialect))
+        opts = _scan_options(args, roots, pipeline.Writers.choose(args.processes, catalog.dialect))
         runner: AbstractContextManager[workers.Runner] = \
-            workers.process_pool(catalog, processes) if args.parallel else workers.in_process(catalog)
+            workers.process_pool(catalog, args.processes) if args.parallel else workers.in_process(catalog)
         with runner as hashers:
             result = pipeline.run_scan(opts, catalog, hashers)
         pipeline.record_end(catalog, result)
@@ -246,11 +179,23 @@ def _print_summary(result: pipeline.ScanResult, report: Report, written: list[tu
     print("\n".join(lines), file=sys.stderr)
 
 
-def main(argv: list[str] | None, prog: str, parallel: bool = False) -> int:
+def main(argv: Sequence[str] | None, prog: str, parallel: bool = False,
+         where: locations.Locations | None = None) -> int:
     """Parses argv and runs the scan; returns the exit code (2 for bad usage, from argparse)."""
+    where = where or locations.checkout()
     try:
-        args = build_parser(prog, parallel).parse_args(argv)
+        args = arguments.parse(argv, prog, where, parallel)
     except SystemExit as e:
         return int(e.code or 0)
-    args.parallel = parallel
+    args.where = where
     return run(args)
+
+
+def installed_main() -> int:
+    """The installed `dupfinder` command (one process); config and catalog in the user's folders."""
+    return main(None, prog="dupfinder", where=locations.installed())
+
+
+def installed_main_mul() -> int:
+    """The installed `dupfinder-mul` command (worker processes)."""
+    return main(None, prog="dupfinder-mul", parallel=True, where=locations.installed())

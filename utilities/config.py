@@ -10,9 +10,8 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-DEFAULT_CONFIG_NAME = "config.json"
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-URL_ENV = "DUPFINDER_DB_URL"
+from .locations import URL_ENV, Locations, checkout
+
 PASSWORD_ENVS = ("DUPFINDER_DB_PASSWORD", "PGPASSWORD")
 
 # Every field a "database" section may hold, with its type, per backend.
@@ -48,12 +47,15 @@ def mask_url(url: URL | str) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def find_config(explicit: str | None) -> Path:
-    """Returns the config file to use: --config, else ./config.json, else the one beside main.py."""
+def find_config(explicit: str | None, where: Locations) -> Path | None:
+    """Returns the config file to use: --config, else the first of where.config_files that exists;
+    None when there is none and the installed commands' built-in default applies."""
     if explicit:
         return Path(explicit)
-    local = Path.cwd() / DEFAULT_CONFIG_NAME
-    return local if local.exists() else PROJECT_DIR / DEFAULT_CONFIG_NAME
+    found = next((p for p in where.config_files if p.exists()), None)
+    if found is None and not where.installed:
+        return where.config_files[-1]     # the checkout's own config.json: missing is an error
+    return found
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -103,7 +105,7 @@ def _check_database_section(path: Path, db: Any) -> None:
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:
-    return {str: "a string", int: "an integer"}.get(t, str(t))  # type: ignore[call-overload]
+    return {str: "a string", int: "an integer"}.get(t, str(t)) if isinstance(t, type) else str(t)
 
 
 def url_from_section(path: Path, db: dict[str, Any]) -> URL:
@@ -148,13 +150,18 @@ def parse_db_url(text: str, source: str) -> URL:
     return url
 
 
-def resolve_database(db_url: str | None, config_path: str | None) -> DatabaseSettings:
-    """Returns the database to use: --db-url, then $DUPFINDER_DB_URL, then the config file."""
+def resolve_database(db_url: str | None, config_path: str | None,
+                     where: Locations | None = None) -> DatabaseSettings:
+    """Returns the database to use: --db-url, then $DUPFINDER_DB_URL, then the config file, then (installed
+    commands only) an SQLite catalog in the user's data folder. where: locations.checkout() by default."""
+    where = where or checkout()
     if db_url:
         return DatabaseSettings(parse_db_url(db_url, "--db-url"), "--db-url")
     env_url = os.environ.get(URL_ENV)
     if env_url:
         return DatabaseSettings(parse_db_url(env_url, f"${URL_ENV}"), f"${URL_ENV}")
-    path = find_config(config_path)
+    path = find_config(config_path, where)
+    if path is None:
+        return DatabaseSettings(URL.create("sqlite", database=str(where.default_catalog)), "default")
     data = load_config(path)
     return DatabaseSettings(url_from_section(path, data["database"]), str(path))

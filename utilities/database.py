@@ -8,8 +8,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import (BigInteger, ColumnElement, Float, Index, Insert, Integer, String, Text, and_, case, delete,
-                        or_, select, update)
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    case,
+    delete,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -103,7 +116,6 @@ def iter_known(session: Session, roots: Sequence[str], chunk: int = 5000) -> Ite
 
 
 # ----------------------------------------------------------------------------------------- writes
-_INSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 _STAT = ("file_size", "mtime_ns", "ctime_ns", "device", "inode")
 _HASHES = ("algorithm", "partial_bytes", "partial_hash", "hash_value", "hashed_at")
 _OTHERS = ("filename", "scan_date", "modified_time")
@@ -123,22 +135,22 @@ def file_row(path: str, stat: Stat, *, scanned_at: float, hashes: Hashes | None 
     return row
 
 
-def _upsert_statement(dialect: str) -> Insert:
+def _upsert_statement(dialect: str) -> sqlite.Insert | postgresql.Insert:
     """INSERT ... ON CONFLICT (absolute_path) DO UPDATE, keeping a stored hash that still holds.
 
     A row sent without a full hash (a new stat record, or a partial hash only) must not wipe a full hash
     that another scanner recorded for the very same stat record in the meantime; a row that carries a
     full hash, or describes a changed file, replaces everything.
     """
-    stmt = _INSERT[dialect](FileHash)
+    stmt = sqlite.insert(FileHash) if dialect == "sqlite" else postgresql.insert(FileHash)
     new = stmt.excluded
     same_file = and_(*(getattr(FileHash, c) == getattr(new, c) for c in _STAT))
     keep = and_(same_file, new.hash_value.is_(None), FileHash.hash_value.is_not(None))
     set_: dict[str, Any] = {c: getattr(new, c) for c in _STAT + _OTHERS}
     set_.update({c: case((keep, getattr(FileHash, c)), else_=getattr(new, c)) for c in _HASHES})
     # render_nulls: rows whose NULL columns differ would otherwise each become a separate statement.
-    upsert: Insert = stmt.on_conflict_do_update(index_elements=[FileHash.absolute_path], set_=set_)
-    return upsert.execution_options(render_nulls=True)
+    return stmt.on_conflict_do_update(index_elements=[FileHash.absolute_path], set_=set_) \
+               .execution_options(render_nulls=True)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -24,7 +24,7 @@ import json
 import os
 import re
 import string
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,7 +33,7 @@ from .paths import display_path
 from .report import Report
 from .units import human_bytes
 
-__all__ = ["render_report", "write_report", "ALL_FILES_LIMIT"]
+__all__ = ["ALL_FILES_LIMIT", "render_report", "write_report"]
 
 REPORT_FORMAT = 1              # the page's data layout (data "v" and the footer)
 ALL_FILES_LIMIT = 200_000      # more entries than this in all_files and the table is left out
@@ -104,7 +104,7 @@ def _human_duration(seconds: float | None) -> str:
     s = float(seconds)
     if s < 60:
         return f"{s:.1f} s"
-    m, sec = divmod(int(round(s)), 60)
+    m, sec = divmod(round(s), 60)
     if m < 60:
         return f"{m}m {sec:02d}s"
     h, m = divmod(m, 60)
@@ -115,7 +115,7 @@ def _when(ts: float | None) -> tuple[str, str]:
     """(text in the generating machine's time zone, ISO 8601 UTC) for an epoch time."""
     if ts is None:
         return "\u2014", ""
-    utc = datetime.fromtimestamp(float(ts), tz=timezone.utc)
+    utc = datetime.fromtimestamp(float(ts), tz=UTC)
     local = utc.astimezone()
     off = local.strftime("%z")
     zone = "UTC" if off in ("+0000", "-0000", "") else f"UTC{off[:3]}:{off[3:]}"

@@ -250,7 +250,7 @@ def _names_agree(cands: Candidates, known: Known, unit: int) -> bool:
 
 def _partial_rows(scan: _Scan, files: walk.FileTable, cands: Candidates, res: Result) -> Iterator[Row]:
     now = time.time()
-    for k, (unit, digest) in enumerate(zip(res.units, res.digests)):
+    for k, (unit, digest) in enumerate(zip(res.units, res.digests, strict=True)):
         if digest is not None:
             hashes = Hashes(scan.opts.algorithm, PARTIAL_BLOCK, digest, digest if res.complete[k] else None, now)
             for i in cands.indices(unit):
@@ -284,7 +284,7 @@ def unhashed_rows(files: walk.FileTable, cands: Candidates, known: Known) -> Ite
             yield database.file_row(files.path(i), files.stat(i), scanned_at=now)
 
 
-def _byte_batches(units: list[int], size: array, batch_size: int) -> Iterator[list[int]]:
+def _byte_batches(units: list[int], size: array[int], batch_size: int) -> Iterator[list[int]]:
     """Yields batches of at most batch_size files and about BATCH_BYTES bytes (one commit each)."""
     batch: list[int] = []
     total = 0
@@ -343,7 +343,7 @@ def _run(scan: _Scan, tasks: Iterable[Task], take: Callable[[Result], None]) -> 
 def _absorb(scan: _Scan, files: walk.FileTable, res: Result, digests: list[str | None]) -> None:
     """Takes a batch's digests into digests[] and its problems into the error log."""
     scan.counts.bytes_read += res.bytes_read
-    for unit, digest in zip(res.units, res.digests):
+    for unit, digest in zip(res.units, res.digests, strict=True):
         if digest is not None:
             digests[unit] = digest
     for k, problem in res.problems:

@@ -14,7 +14,7 @@ def set_quiet(quiet: bool) -> None:
     _quiet = quiet
 
 
-def stage_bar(desc: str, total: int | None = None, unit: str = "files", **kw: Any) -> tqdm:
+def stage_bar(desc: str, total: int | None = None, unit: str = "files", **kw: Any) -> tqdm[Any]:
     """Returns a tqdm bar for one stage; disabled when stderr is not a TTY or output is quiet."""
     disable = _quiet or not sys.stderr.isatty()
     if unit == "B":

@@ -26,7 +26,7 @@ class Task(NamedTuple):
     algorithm: str
     chunk_size: int
     record: bool
-    units: array                            # the parent's file indices, echoed back in the Result
+    units: array[int]                            # the parent's file indices, echoed back in the Result
     paths: list[str]
     stats: list[Stat]
     partials: list[str | None] | None       # full stage: the partial digests, carried into the rows
@@ -34,7 +34,7 @@ class Task(NamedTuple):
 
 
 class Result(NamedTuple):
-    units: array                            # as sent
+    units: array[int]                            # as sent
     digests: list[str | None]               # None where the file could not be hashed
     complete: bytes                         # 1 where the digest covers the whole file
     bytes_read: int
@@ -70,7 +70,7 @@ def hash_batch(task: Task, catalog: Catalog | None) -> Result:
     read = 0
     rows = []
     now = time.time()
-    for k, (path, stat) in enumerate(zip(task.paths, task.stats)):
+    for k, (path, stat) in enumerate(zip(task.paths, task.stats, strict=True)):
         out = hash_one(path, stat, task.kind, task.algorithm, _buffer)
         digests.append(out.digest)
         read += out.bytes_read

@@ -1,0 +1,95 @@
+"""The command line both entry points share (cli-contract.md): the parser and its argument types."""
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+
+from . import __version__
+from .hashing import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_CHUNK
+from .locations import URL_ENV, Locations
+from .units import parse_size
+
+MAX_PROCESSES = 256            # worker processes; each holds a read buffer and a database connection
+MAX_CHUNK = 2**30              # bytes of read buffer per process
+MAX_BATCH = 1_000_000          # rows per commit
+
+
+def _size(text: str) -> int:
+    """argparse type of a SIZE (units.parse_size): a usage error (exit 2) when it is not one."""
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _bounded(kind: Callable[[str], int], what: str, minimum: int, maximum: int) -> Callable[[str], int]:
+    """Returns an argparse type: kind(text), refused (exit 2) outside [minimum, maximum]."""
+    def check(text: str) -> int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{what} must be between {minimum:,} and {maximum:,}, not {text}")
+        return value
+    return check
+
+
+def _where(where: Locations) -> str:
+    if where.installed:
+        config = f"--config, else {where.config_files[0]}, else a catalog in {where.default_catalog}"
+    else:
+        config = "--config, else ./config.json, else the config.json beside main.py"
+    return (f"where things are: the database comes from --db-url, else ${URL_ENV}, else {config}; "
+            f"reports go to {where.report} unless -r says otherwise.")
+
+
+def build_parser(prog: str, where: Locations, parallel: bool = False) -> argparse.ArgumentParser:
+    """Returns the parser of cli-contract.md; -p only for main_mul.py."""
+    p = argparse.ArgumentParser(
+        prog=prog, description="Find byte-identical files under PATHs, keep a catalog in a database, "
+                               "and write an HTML report.", epilog=_where(where))
+    p.add_argument("paths", nargs="+", metavar="PATH", help="directory (scanned recursively) or file")
+    p.add_argument("--version", action="version", version=f"%(prog)s (dupFinder) {__version__}")
+    p.add_argument("--db-url", metavar="URL", help=f"SQLAlchemy URL, overrides the config (env {URL_ENV})")
+    p.add_argument("--config", metavar="FILE", help="configuration file (default: see below)")
+    p.add_argument("-a", "--algorithm", choices=sorted(ALGORITHMS), default=DEFAULT_ALGORITHM,
+                   help=f"content hash (default {DEFAULT_ALGORITHM})")
+    p.add_argument("-r", "--report", metavar="PATH", default=where.report, help=f"HTML report ({where.report})")
+    p.add_argument("--skip-html", action="store_true", help="write no HTML report")
+    p.add_argument("--report-all-files", action="store_true", help="also list every scanned file in the report")
+    p.add_argument("--json", metavar="PATH", help="duplicate groups as JSON ('-' = stdout)")
+    p.add_argument("--csv", metavar="PATH", help="one row per duplicate file: group, hash, size, path")
+    p.add_argument("--min-size", type=_size, default=1, metavar="SIZE", help="smallest file (default 1 byte)")
+    p.add_argument("--max-size", type=_size, default=None, metavar="SIZE", help="largest file")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="skip names or root-relative paths matching GLOB (repeatable)")
+    p.add_argument("--include-empty", action="store_true", help="report zero-byte files as a group")
+    p.add_argument("--hard-links", action="store_true", help="report paths sharing one inode as duplicates")
+    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links (loops detected)")
+    p.add_argument("--one-file-system", action="store_true", help="stay on the file system of each root")
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="stage lines and skipped files (-vv: debug)")
+    if parallel:
+        p.add_argument("-p", "--processes", type=_bounded(int, "--processes", 1, MAX_PROCESSES),
+                       default=os.cpu_count() or 1,
+                       metavar="N", help="worker processes (default: CPU count)")
+    p.add_argument("-c", "--chunk-size", type=_bounded(_size, "--chunk-size", 4096, MAX_CHUNK),
+                   default=DEFAULT_CHUNK,
+                   metavar="SIZE", help="read buffer (default 4MiB)")
+    p.add_argument("-b", "--batch-size", type=_bounded(int, "--batch-size", 1, MAX_BATCH), default=1000, metavar="N",
+                   help="rows per database commit (default 1000)")
+    return p
+
+
+def parse(argv: Sequence[str] | None, prog: str, where: Locations, parallel: bool) -> argparse.Namespace:
+    """Returns the parsed arguments; raises SystemExit(2) with argparse's usage message on bad usage,
+    contradictory options included."""
+    p = build_parser(prog, where, parallel)
+    args = p.parse_args(argv)
+    if args.max_size is not None and args.max_size < args.min_size:
+        p.error(f"--max-size ({args.max_size:,} bytes) is below --min-size ({args.min_size:,} bytes)")
+    args.parallel = parallel
+    args.processes = getattr(args, "processes", 1)
+    return args
