@@ -64,10 +64,15 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
     p.add_argument("--min-size", type=_size, default=1, metavar="SIZE", help="smallest file (default 1 byte)")
     p.add_argument("--max-size", type=_size, default=None, metavar="SIZE", help="largest file")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                   help="skip names or root-relative paths matching GLOB (repeatable)")
-    p.add_argument("--include-empty", action="store_true", help="report zero-byte files as a group")
+                   help="skip files and folders matching GLOB, gitignore-style: without '/' a name at any depth, "
+                        "with '/' a path relative to the root; '*' stays within one folder, '**' crosses "
+                        "folders; an absolute path under a root (repeatable)")
+    p.add_argument("--include-empty", action="store_true",
+                   help="report zero-byte files as a group (overrides --min-size for them)")
     p.add_argument("--hard-links", action="store_true", help="report paths sharing one inode as duplicates")
-    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links (loops detected)")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="follow symbolic links to folders and files (loops detected; a file reached by several "
+                        "paths is listed once, under its real path when that lies under a root)")
     p.add_argument("--one-file-system", action="store_true", help="stay on the file system of each root")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
     p.add_argument("-v", "--verbose", action="count", default=0, help="stage lines and skipped files (-vv: debug)")
@@ -88,7 +93,9 @@ def parse(argv: Sequence[str] | None, prog: str, where: Locations, parallel: boo
     contradictory options included."""
     p = build_parser(prog, where, parallel)
     args = p.parse_args(argv)
-    if args.max_size is not None and args.max_size < args.min_size:
+    # --include-empty --max-size 0 asks for the empty files only (cli-contract.md): not a contradiction
+    only_empty = args.include_empty and args.max_size == 0
+    if args.max_size is not None and args.max_size < args.min_size and not only_empty:
         p.error(f"--max-size ({args.max_size:,} bytes) is below --min-size ({args.min_size:,} bytes)")
     args.parallel = parallel
     args.processes = getattr(args, "processes", 1)
