@@ -2,9 +2,10 @@
 
 - $DUPFINDER_TEST_START_AT (epoch seconds): sleep until then after the imports, so that several
   scanners start at the same moment;
-- $DUPFINDER_TEST_FULL_DELAY (seconds): delay each full hash. Page-cached files hash at GB/s, too fast
-  for a test to interrupt the full-hash stage at a chosen moment; the delay only stretches time, the
-  product's code paths are the real ones (workers are forked, so they inherit the wrapper)."""
+- $DUPFINDER_TEST_FULL_DELAY, $DUPFINDER_TEST_PARTIAL_DELAY (seconds): delay each full or partial hash.
+  Page-cached files hash at GB/s, too fast for a test to interrupt a stage at a chosen moment; the delay
+  only stretches time, the product's code paths are the real ones (workers are forked, so they inherit
+  the wrapper)."""
 from __future__ import annotations
 
 import os
@@ -29,6 +30,18 @@ def _slow_full_digest(*args, **kwargs):
 
 if _DELAY and _full_digest is not None:
     hashing.full_digest = _slow_full_digest
+
+_PARTIAL_DELAY = float(os.environ.get("DUPFINDER_TEST_PARTIAL_DELAY", "0"))
+_partial_digest = hashing.partial_digest
+
+
+def _slow_partial_digest(*args, **kwargs):
+    time.sleep(_PARTIAL_DELAY)
+    return _partial_digest(*args, **kwargs)
+
+
+if _PARTIAL_DELAY:
+    hashing.partial_digest = _slow_partial_digest
 
 if __name__ == "__main__":
     start_at = float(os.environ.get("DUPFINDER_TEST_START_AT", "0"))

@@ -26,7 +26,6 @@ PAST = time.time() - 3600          # older than the racy window: a rescan may tr
 PG_ADMIN_URL = os.environ.get("DUPFINDER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 from utilities.database import FileHash, ScanMetadata  # noqa: E402
-from utilities.paths import display_path  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------- trees
@@ -190,7 +189,7 @@ def wait_for(cond: Callable[[], bool], timeout: float, interval: float = 0.02) -
 def oracle(roots: Iterable[Path | str], hard_links: bool = False, include_empty: bool = False) -> list[list[str]]:
     """Brute force: every regular non-symlink file under roots, grouped by its bytes. Without hard_links one
     path per inode (the first in path order) and a group needs two inodes; with it every path counts.
-    Paths as the JSON export shows them (display_path)."""
+    Paths as the JSON export (version 2) writes them: os.fsdecode'd, undecodable bytes as surrogates."""
     paths: set[str] = set()
     stack = [os.path.abspath(r) for r in roots]
     while stack:                                    # iterative: os.walk recurses (1,000-level trees)
@@ -219,7 +218,7 @@ def oracle(roots: Iterable[Path | str], hard_links: bool = False, include_empty:
         else:
             g = sorted(min(ps) for ps in inodes.values())
         if len(g) > 1:
-            out.append(sorted(display_path(p) for p in g))
+            out.append(sorted(g))
     return sorted(out)
 
 

@@ -90,16 +90,20 @@ def config_file(tmp_path: Path, db: dict) -> Path:
     return p
 
 
-def as_report(data: dict) -> "Report":
+def as_report(data: dict):
     """A report.Report from a dict shaped like the JSON export (plus the page's extras: database,
     duration_seconds, error_paths, all_files), for the report tests to write compactly."""
     from utilities.report import Group, ListedFile, Report, Summary
+    groups = [Group(g["size"], g["hash"], list(g["files"]), dict(g.get("hard_links", {})))
+              for g in data.get("groups", [])]
+    summary = dict(data["summary"])
+    summary.setdefault("redundant_files", sum(g.count - 1 for g in groups))
     return Report(
         roots=list(data.get("roots", [])), algorithm=data.get("algorithm", ""), finished=data.get("finished", True),
-        summary=Summary(**data["summary"]),
-        groups=[Group(g["size"], g["hash"], list(g["files"])) for g in data.get("groups", [])],
+        summary=Summary(**summary), groups=groups,
         unreadable=[(e["path"], e["error"]) for e in data.get("error_paths", [])],
         generated_at=data.get("generated_at", 0.0), database=data.get("database", ""),
         duration_seconds=data.get("duration_seconds"),
         all_files=None if data.get("all_files") is None else
-        [ListedFile(f["path"], f["size"], f["hash"]) for f in data["all_files"]])
+        [ListedFile(f["path"], f["size"], f["hash"]) for f in data["all_files"]],
+        interruption=data.get("interruption"))

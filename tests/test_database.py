@@ -165,7 +165,8 @@ def test_missing_database_hints_createdb(pg_scratch_url):
 
 
 def test_sqlite_connections_use_wal_and_busy_timeout(tmp_path):
-    cat = Catalog(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")
+    cat = Catalog(f"sqlite:///{tmp_path / 'sub' / 'x.db'}", create_folder=True)
+    cat.initialize()                        # the configured default's folder is made; --db-url's must exist
     with cat.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1    # NORMAL

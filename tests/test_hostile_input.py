@@ -353,11 +353,11 @@ def test_odd_names_in_json_csv_and_html(odd_tree, tmp_path):
                 "-r", out_html, "-q")
     assert p.returncode == 0, p.stderr
     report = read_json(out_json)                     # valid UTF-8 JSON whatever the names
-    assert {display_path(_fs(n)) for n in ODD_NAMES} <= _json_names(report)
+    assert {_fs(n) for n in ODD_NAMES} <= _json_names(report)
     with open(out_csv, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["group", "hash", "size", "path"]
-    assert sorted(r[3] for r in rows[1:]) == sorted(p for g in report["groups"] for p in g["files"])
+    assert rows[0] == ["group", "hash", "size", "path", "hard_links"]
+    assert sorted(r[3] for r in rows[1:]) == sorted(display_path(p) for g in report["groups"] for p in g["files"])
     assert out_html.read_text(encoding="utf-8")
 
 
@@ -727,8 +727,8 @@ def test_csv_quotes_per_rfc_4180_and_neutralizes_formulas(hostile_tree, tmp_path
     with open(out_csv, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f, strict=True))
     report = read_json(out_json)
-    assert rows[0] == ["group", "hash", "size", "path"]
-    assert [r[3] for r in rows[1:]] == [p for g in report["groups"] for p in g["files"]]
+    assert rows[0] == ["group", "hash", "size", "path", "hard_links"]
+    assert [r[3] for r in rows[1:]] == [display_path(p) for g in report["groups"] for p in g["files"]]
     assert len(rows) - 1 == len(HOSTILE) + len(HOSTILE_PATHS)
     for r in rows[1:]:
         assert not r[3].startswith(("=", "+", "-", "@", "\t", "\r")), r

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import sqlite3
 import time
@@ -48,8 +49,11 @@ class Catalog:
     Its methods raise DatabaseError, never SQLAlchemy's exceptions, so callers need no translation.
     """
 
-    def __init__(self, url: URL | str) -> None:
+    def __init__(self, url: URL | str, create_folder: bool = False) -> None:
+        """create_folder: an SQLite file's missing folder may be made (the configured default catalog);
+        a folder named by the user (--db-url) must exist (cli-contract.md)."""
         self._url = make_url(url) if isinstance(url, str) else url
+        self._create_folder = create_folder
         self.engine = make_engine(self._url)
         self._sessions = sessionmaker(self.engine)
 
@@ -65,6 +69,14 @@ class Catalog:
     def url_for_workers(self) -> str:
         """The URL with its password, for a worker process to open its own Catalog; never print it."""
         return self._url.render_as_string(hide_password=False)
+
+    def own_files(self) -> frozenset[str]:
+        """The files an SQLite catalog keeps (the database and its journals): a scan of a tree that holds
+        them must not hash them, since the scan itself writes them."""
+        if self.dialect != "sqlite" or not self._url.database:
+            return frozenset()
+        db = os.path.abspath(self._url.database)
+        return frozenset({db, db + "-wal", db + "-shm", db + "-journal"})
 
     @property
     def max_path_bytes(self) -> int | None:
@@ -103,6 +115,13 @@ class Catalog:
 
     def initialize(self) -> None:
         """Creates the schema if needed and checks the server answers; raises DatabaseError otherwise."""
+        if self.dialect == "sqlite" and self._url.database:
+            folder = Path(self._url.database).parent
+            if self._create_folder:
+                folder.mkdir(parents=True, exist_ok=True)
+            elif not folder.is_dir():
+                raise DatabaseError(f"database {self.masked_url}: the folder {folder} does not exist "
+                                    "(create it first)")
         with self.errors():
             for attempt in range(RETRIES):
                 started = time.monotonic()
@@ -153,8 +172,6 @@ def make_engine(url: URL) -> Engine:
     while 50 per process would exhaust the server's default max_connections=100 with two scanners.
     """
     if url.get_backend_name() == "sqlite":
-        if url.database:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:

@@ -17,7 +17,9 @@ from typing import Any
 import tqdm
 
 from . import arguments, config, database, exports, locations, pipeline, progress, walk, workers
+from .atomic import check_writable
 from .catalog import Catalog, DatabaseError
+from .patterns import PathMatcher
 from .report import ListedFile, Report
 from .units import human_bytes
 
@@ -99,11 +101,13 @@ def _run(args: argparse.Namespace) -> int:
     started = time.time()
     roots = _check_roots(args.paths)
     settings = config.resolve_database(args.db_url, args.config, args.where)
-    catalog = Catalog(settings.url)
+    _check_outputs(args)
+    catalog = Catalog(settings.url, create_folder=not settings.named_by_user)
     try:
         catalog.initialize()
         log.info("database: %s (from %s)", catalog.masked_url, settings.source)
-        opts = _scan_options(args, roots, pipeline.Writers.choose(args.processes, catalog.dialect))
+        opts = _scan_options(args, roots, pipeline.Writers.choose(args.processes, catalog.dialect),
+                             skip=catalog.own_files())
         runner: AbstractContextManager[workers.Runner] = \
             workers.process_pool(catalog, args.processes) if args.parallel else workers.in_process(catalog)
         with runner as hashers:
@@ -115,26 +119,47 @@ def _run(args: argparse.Namespace) -> int:
     report = Report(roots=list(roots), algorithm=args.algorithm, finished=result.finished, summary=result.summary,
                     groups=result.groups, unreadable=result.errors.items, generated_at=time.time(),
                     database=catalog.masked_url, duration_seconds=round(time.time() - started, 3),
-                    all_files=all_files)
+                    all_files=all_files, interruption=result.interruption())
     written = _write_outputs(args, report)
     if not args.quiet:
         _print_summary(result, report, written)
     if not result.finished:
         term = isinstance(result.stopped_by, _Terminated)
-        _say(f"{'terminated' if term else 'interrupted'}: {result.counts.full_hashed} full hashes "
-             "were committed; rerun to continue where this scan stopped")
+        c = result.counts
+        _say(f"{'terminated' if term else 'interrupted'} during the {result.stopped_in} stage: "
+             f"{c.partial_hashed:,} partial and {c.full_hashed:,} full hashes were committed; "
+             "rerun to continue where this scan stopped")
         return EXIT_SIGTERM if term else EXIT_SIGINT
     return EXIT_OK
 
 
-def _scan_options(args: argparse.Namespace, roots: list[str], writers: pipeline.Writers) -> pipeline.ScanOptions:
-    # --include-empty overrides --min-size for the empty files (cli-contract.md)
-    min_size = 0 if args.include_empty and args.min_size <= 1 else args.min_size
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Fails before the scan, not after it, when an output cannot be written where the user said; only
+    the default report folder (./outputs/, or the user data folder when installed) is made when missing."""
+    wanted = [("--json", args.json), ("--csv", args.csv), ("-r", None if args.skip_html else args.report)]
+    for option, path in wanted:
+        if not path or path == "-":
+            continue
+        if option == "-r" and path == args.where.report:
+            args.where.outputs.mkdir(parents=True, exist_ok=True)
+        try:
+            check_writable(path)
+        except OSError as e:
+            raise config.ConfigError(f"{option} {path}: {e.filename}: {e.strerror}" if e.filename != path
+                                     else f"{option} {path}: {e.strerror}") from None
+
+
+def _scan_options(args: argparse.Namespace, roots: list[str], writers: pipeline.Writers,
+                  skip: frozenset[str]) -> pipeline.ScanOptions:
+    exclude = PathMatcher.compile(args.exclude, roots, "--exclude") if args.exclude else None
+    for warning in exclude.warnings if exclude else ():
+        log.warning("%s", warning)
     return pipeline.ScanOptions(
         roots=tuple(roots), algorithm=args.algorithm, writers=writers, include_empty=args.include_empty,
         hard_links=args.hard_links, batch_size=args.batch_size, chunk_size=args.chunk_size,
-        walk=walk.WalkOptions(min_size=min_size, max_size=args.max_size, exclude=tuple(args.exclude),
-                              follow_symlinks=args.follow_symlinks, one_file_system=args.one_file_system))
+        walk=walk.WalkOptions(min_size=args.min_size, max_size=args.max_size, include_empty=args.include_empty,
+                              exclude=exclude, skip=skip, follow_symlinks=args.follow_symlinks,
+                              one_file_system=args.one_file_system))
 
 
 def _all_files(catalog: Catalog, roots: list[str]) -> list[ListedFile]:
@@ -167,7 +192,8 @@ def _print_summary(result: pipeline.ScanResult, report: Report, written: list[tu
     lines = [
         f"files scanned:    {s.files_scanned:,} ({human_bytes(s.bytes_scanned)})",
         f"candidates:       {c.candidates:,} same-size files; {c.partial_hashed:,} partial and "
-        f"{c.full_hashed:,} full hashes computed, {c.partial_reused:,} files reused from the catalog",
+        f"{c.full_hashed:,} full hashes computed, {c.partial_reused:,} files reused from the catalog"
+        + (f" ({c.moved:,} found under a new path)" if c.moved else ""),
         f"bytes read:       {human_bytes(c.bytes_read)}",
         f"duplicate groups: {s.duplicate_groups:,} ({s.duplicate_files:,} files), "
         f"wasted space {human_bytes(s.wasted_bytes)}",

@@ -31,6 +31,7 @@ class ConfigError(Exception):
 class DatabaseSettings:
     url: URL          # full URL, password included: hand it to create_engine, never print it
     source: str       # where it came from: "--db-url", "$DUPFINDER_DB_URL" or the config file's path
+    named_by_user: bool = True   # --db-url or the environment: an SQLite file's folder must exist
 
     @property
     def masked(self) -> str:
@@ -162,6 +163,6 @@ def resolve_database(db_url: str | None, config_path: str | None,
         return DatabaseSettings(parse_db_url(env_url, f"${URL_ENV}"), f"${URL_ENV}")
     path = find_config(config_path, where)
     if path is None:
-        return DatabaseSettings(URL.create("sqlite", database=str(where.default_catalog)), "default")
+        return DatabaseSettings(URL.create("sqlite", database=str(where.default_catalog)), "default", False)
     data = load_config(path)
-    return DatabaseSettings(url_from_section(path, data["database"]), str(path))
+    return DatabaseSettings(url_from_section(path, data["database"]), str(path), False)
