@@ -5,6 +5,7 @@ import heapq
 import logging
 import os
 import stat
+import sys
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from .patterns import PathMatcher
 from .records import Stat
 
 log = logging.getLogger(__name__)
+_TOP, _WRAP = 1 << 63, 1 << 64        # st_dev/st_ino wrap into signed 64-bit ints (records.signed64)
 
 
 class FileEntry(NamedTuple):
@@ -110,8 +112,9 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Ite
         real = os.path.realpath(path)
         return None if any(_inside(real, r) for r in real_roots) else real
 
-    outside: dict[str, str] = {}      # real path -> the first alias (in path order) of a file outside the roots
-    outside_stat: dict[str, Stat] = {}
+    outside: dict[str, FileEntry] = {}     # real path -> a file outside the roots under its first alias
+    lo, hi, empty_ok = opts.min_size, opts.max_size if opts.max_size is not None else sys.maxsize, opts.include_empty
+    skip = opts.skip
     seen_dirs: set[tuple[int, int]] = set()
     while heap:
         top, k, dev, ino, top_real = heapq.heappop(heap)
@@ -135,12 +138,27 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Ite
                     break
                 path = entry.path
                 try:
+                    if entry.is_file(follow_symlinks=False):        # the common case first, inlined
+                        st = entry.stat(follow_symlinks=False)
+                        size = st.st_size
+                        if not (lo <= size <= hi or (empty_ok and not size)):
+                            continue
+                        if (exclude and exclude.matches(k, path[prefix_len:])) or (skip and path in skip):
+                            continue
+                        d, i = st.st_dev, st.st_ino
+                        found = Stat(size, st.st_mtime_ns, st.st_ctime_ns, d - _WRAP if d >= _TOP else d,
+                                     i - _WRAP if i >= _TOP else i)
+                        if top_real is None:
+                            yield FileEntry(path, found)
+                        else:
+                            _keep_first_alias(outside, f"{top_real}/{entry.name}", path, found)
+                        continue
                     real: str | None = None
                     if entry.is_symlink():
                         if not follow or (real := outside_roots(path)) is None:
                             continue
                         st = os.stat(path)
-                    elif entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False):
+                    elif entry.is_dir(follow_symlinks=False):
                         st = entry.stat(follow_symlinks=False)
                         real = top_real and f"{top_real}/{entry.name}"
                     else:
@@ -151,20 +169,22 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Ite
                         if opts.one_file_system and st.st_dev != root_devices[k]:
                             continue
                         heapq.heappush(heap, (path, k, st.st_dev, st.st_ino, real))
-                    elif stat.S_ISREG(st.st_mode) and opts.wanted(st.st_size):
-                        if (exclude and exclude.matches(k, path[prefix_len:])) or path in opts.skip:
+                    elif stat.S_ISREG(st.st_mode) and opts.wanted(st.st_size) and real is not None:
+                        if (exclude and exclude.matches(k, path[prefix_len:])) or path in skip:
                             continue
-                        if real is None:
-                            yield FileEntry(path, Stat.of(st))
-                        elif real not in outside or path < outside[real]:
-                            outside[real], outside_stat[real] = path, Stat.of(st)
+                        _keep_first_alias(outside, real, path, Stat.of(st))   # a followed link to a file
                 except FileNotFoundError as e:
                     if not entry.is_symlink():          # a dangling link is no file; a vanished file is news
                         errors.add(path, f"vanished during the scan ({describe_os_error(e)})")
                 except OSError as e:
                     errors.add(path, describe_os_error(e))
-    for real, path in outside.items():
-        yield FileEntry(path, outside_stat[real])
+    yield from outside.values()
+
+
+def _keep_first_alias(outside: dict[str, FileEntry], real: str, path: str, found: Stat) -> None:
+    """Keeps, per real path outside the roots, the file under its first alias in path order."""
+    if real not in outside or path < outside[real].path:
+        outside[real] = FileEntry(path, found)
 
 
 class FileTable:
