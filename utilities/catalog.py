@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .config import mask_url
 from .database import Base
+from .errors import DatabaseError
 from .paths import db_path
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,6 @@ _ADVISORY_LOCK_KEY = 0x6475_7046_696E      # "dupFin": serializes schema creatio
 
 T = TypeVar("T")
 _ENGINES: list[Engine] = []    # made in this process; a forked worker must drop them (forget_inherited)
-
-
-class DatabaseError(Exception):
-    """The database cannot be used; the message is one line with the masked URL and a hint."""
 
 
 class Catalog:

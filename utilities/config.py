@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from .errors import ConfigError
 from .locations import URL_ENV, Locations, checkout
 
 PASSWORD_ENVS = ("DUPFINDER_DB_PASSWORD", "PGPASSWORD")
@@ -21,10 +22,6 @@ _FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 _REQUIRED = {"sqlite": ("path",), "postgresql": ("host", "database")}
 _DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg2"}
-
-
-class ConfigError(Exception):
-    """A configuration the scan cannot run with; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 _GLOB = re.compile(r"[*?\[]")
 
@@ -31,6 +33,7 @@ class PathMatcher:
 
     @classmethod
     def compile(cls, patterns: Sequence[str], roots: Sequence[str], option: str = "--exclude") -> PathMatcher:
+        import pathspec  # loaded only when there are patterns
         per_root: list[list[str]] = [[] for _ in roots]
         warnings = []
         for pattern in patterns:

@@ -9,10 +9,13 @@ import sys
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from .patterns import PathMatcher
+from .errors import describe_os_error
 from .records import Stat
+
+if TYPE_CHECKING:
+    from .patterns import PathMatcher
 
 log = logging.getLogger(__name__)
 _TOP, _WRAP = 1 << 63, 1 << 64        # st_dev/st_ino wrap into signed 64-bit ints (records.signed64)
@@ -51,11 +54,6 @@ class ErrorLog:
 
     def __len__(self) -> int:
         return len(self.items)
-
-
-def describe_os_error(e: OSError) -> str:
-    """Returns e as 'PermissionError: Permission denied' (without the path, which is said already)."""
-    return f"{type(e).__name__}: {e.strerror or e}"
 
 
 def _inside(path: str, base: str) -> bool:
