@@ -43,7 +43,7 @@ def partial_rows(url: str) -> int:
 def test_terminated_in_the_partial_stage(script, small_files, tmp_path):
     url = f"sqlite:///{tmp_path / 'c.db'}"
     out, page = tmp_path / "r.json", tmp_path / "r.html"
-    extra = ("-p", "2", "-b", "5") if script == "main_mul.py" else ("-b", "5")
+    extra = ("-p", "2", "-b", "5", "--io-depth", "2") if script == "main_mul.py" else ("-b", "5", "--io-depth", "1")
     proc = start_cli("tests/_harness.py", script, small_files, "--db-url", url, "--json", out, "-r", page, *extra,
                      env={"DUPFINDER_TEST_PARTIAL_DELAY": "0.02"})
     if script == "main_mul.py":     # workers commit their partial batches (-b 5) as they go

@@ -13,6 +13,7 @@ from .units import parse_size
 MAX_PROCESSES = 256            # worker processes; each holds a read buffer and a database connection
 MAX_CHUNK = 2**30              # bytes of read buffer per process
 MAX_BATCH = 1_000_000          # rows per commit
+MAX_IO_DEPTH = 256             # files read at once
 
 
 def _size(text: str) -> int:
@@ -83,6 +84,8 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
     p.add_argument("-c", "--chunk-size", type=_bounded(_size, "--chunk-size", 4096, MAX_CHUNK),
                    default=DEFAULT_CHUNK,
                    metavar="SIZE", help="read buffer (default 4MiB)")
+    p.add_argument("--io-depth", type=_bounded(int, "--io-depth", 1, MAX_IO_DEPTH), default=None, metavar="N",
+                   help="files read at once (default: 1 on a spinning disk, else 8)")
     p.add_argument("-b", "--batch-size", type=_bounded(int, "--batch-size", 1, MAX_BATCH), default=1000, metavar="N",
                    help="rows per database commit (default 1000)")
     return p

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 BATCH_BYTES = 64 * 2**20         # at most this many bytes of full hashing per batch (and per commit)
 STAGES = ("walk", "size", "catalog", "partial hash", "full hash", "groups")
+FULL_THREADS = 4                 # at most this many whole files read at once per process: each holds a -c buffer
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class ScanOptions:
     hard_links: bool = False
     batch_size: int = 1000           # rows per statement and per worker commit
     chunk_size: int = 4 * 2**20      # read buffer of a full hash
+    read_threads: int = 1            # files each process reads at once (readers.hash_files)
 
 
 @dataclass
@@ -381,7 +383,8 @@ def _task(scan: _Scan, files: walk.FileTable, cands: Candidates, kind: str, unit
           known: Known | None = None) -> Task:
     batch = array("i", units)
     aliases = {k: tuple(files.path(i) for i in cands.aliases[u]) for k, u in enumerate(batch) if u in cands.aliases}
-    return Task(kind, scan.opts.algorithm, scan.opts.chunk_size, record, batch, [files.path(u) for u in batch],
+    threads = scan.opts.read_threads if kind == "partial" else min(scan.opts.read_threads, FULL_THREADS)
+    return Task(kind, scan.opts.algorithm, scan.opts.chunk_size, threads, record, batch, [files.path(u) for u in batch],
                 [files.stat(u) for u in batch], [known.partial[u] for u in batch] if known else None, aliases)
 
 

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 
 import tqdm
 
-from . import config, database, exports, pipeline, progress, walk, workers
+from . import config, database, exports, pipeline, progress, readers, walk, workers
 from .atomic import check_writable
 from .catalog import Catalog
 from .errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, ConfigError, Terminated
@@ -82,9 +82,11 @@ def _scan_options(args: argparse.Namespace, roots: list[str], writers: pipeline.
     exclude = PathMatcher.compile(args.exclude, roots, "--exclude") if args.exclude else None
     for warning in exclude.warnings if exclude else ():
         log.warning("%s", warning)
+    depth = args.io_depth or readers.io_depth(roots)
     return pipeline.ScanOptions(
         roots=tuple(roots), algorithm=args.algorithm, writers=writers, include_empty=args.include_empty,
         hard_links=args.hard_links, batch_size=args.batch_size, chunk_size=args.chunk_size,
+        read_threads=-(-depth // args.processes),           # the depth shared by the processes
         walk=walk.WalkOptions(min_size=args.min_size, max_size=args.max_size, include_empty=args.include_empty,
                               exclude=exclude, skip=skip, follow_symlinks=args.follow_symlinks,
                               one_file_system=args.one_file_system))

@@ -15,7 +15,8 @@ from typing import NamedTuple, Protocol
 
 from . import database
 from .catalog import Catalog, forget_inherited
-from .hashing import DEFAULT_CHUNK, PARTIAL_BLOCK, hash_one
+from .hashing import PARTIAL_BLOCK
+from .readers import hash_files
 from .records import Hashes, Stat
 
 
@@ -25,6 +26,7 @@ class Task(NamedTuple):
     kind: str                               # "partial" or "full"
     algorithm: str
     chunk_size: int
+    threads: int                            # files read at once (readers.hash_files)
     record: bool
     units: array[int]                            # the parent's file indices, echoed back in the Result
     paths: list[str]
@@ -53,25 +55,19 @@ class Runner(Protocol):
     def run(self, tasks: Iterable[Task]) -> Run: ...
 
 
-_buffer = bytearray(0)                     # this process' read buffer, reused across batches
-
-
 def hash_batch(task: Task, catalog: Catalog | None) -> Result:
     """Returns the batch's digests; for record tasks they are committed first (every path of each inode).
 
     Errors of single files come back as data; a database failure is raised as DatabaseError.
     """
-    global _buffer
-    if len(_buffer) != task.chunk_size:
-        _buffer = bytearray(task.chunk_size or DEFAULT_CHUNK)
     digests: list[str | None] = []
     complete = bytearray(len(task.paths))
     problems: list[tuple[int, str]] = []
     read = 0
     rows = []
     now = time.time()
-    for k, (path, stat) in enumerate(zip(task.paths, task.stats, strict=True)):
-        out = hash_one(path, stat, task.kind, task.algorithm, _buffer)
+    outcomes = hash_files(task.paths, task.stats, task.kind, task.algorithm, task.chunk_size, task.threads)
+    for k, (path, stat, out) in enumerate(zip(task.paths, task.stats, outcomes, strict=True)):
         digests.append(out.digest)
         read += out.bytes_read
         if out.digest is None:
