@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 from . import __version__
 from .hashing import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_CHUNK
+from .hosts import check_host
 from .locations import URL_ENV, Locations
 from .units import parse_size
 
@@ -20,6 +21,14 @@ def _size(text: str) -> int:
     """argparse type of a SIZE (units.parse_size): a usage error (exit 2) when it is not one."""
     try:
         return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def host_name(text: str) -> str:
+    """argparse type of --host NAME: a usage error (exit 2) when NAME cannot name a host (hosts.check_host)."""
+    try:
+        return check_host(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -55,6 +64,9 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
     p.add_argument("--version", action="version", version=f"%(prog)s (dupFinder) {__version__}")
     p.add_argument("--db-url", metavar="URL", help=f"SQLAlchemy URL, overrides the config (env {URL_ENV})")
     p.add_argument("--config", metavar="FILE", help="configuration file (default: see below)")
+    p.add_argument("--host", type=host_name, metavar="NAME",
+                   help="the name this machine's files are stored under in the catalog "
+                        "(default: \"host\" in the config, else the machine's host name)")
     p.add_argument("-a", "--algorithm", choices=sorted(ALGORITHMS), default=DEFAULT_ALGORITHM,
                    help=f"content hash (default {DEFAULT_ALGORITHM})")
     p.add_argument("-r", "--report", metavar="PATH", default=where.report, help=f"HTML report ({where.report})")
