@@ -60,6 +60,8 @@ def pg_scratch_url() -> str:
 def _reset_pg(url: str) -> None:
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
+    with engine.begin() as conn:     # the schema's revision goes with the tables (utilities/schema.py)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
 
 

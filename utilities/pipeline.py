@@ -135,7 +135,8 @@ class _Scan:
         self.stopped_by: KeyboardInterrupt | None = None
         self.stopped_in: str | None = None
         self.stage = STAGES[0]
-        self.scan_id = catalog.transaction(lambda s: database.start_scan(s, opts.roots, opts.algorithm))
+        self.scan_id = catalog.transaction(lambda s: database.start_scan(s, opts.roots, opts.algorithm,
+                                                                         host=catalog.host))
         self._t0 = time.perf_counter()
 
     def done(self, stage: str, message: str, *args: object) -> None:
@@ -159,13 +160,10 @@ class _Scan:
 
 # 1 -----------------------------------------------------------------------------------------------
 def walk_tree(scan: _Scan) -> walk.FileTable:
-    """Returns every regular file under the roots that passes the filters and the catalog can hold."""
+    """Returns every regular file under the roots that passes the filters."""
     files = walk.FileTable()
     with stage_bar("1/6 walk") as bar:
         for entry in walk.iter_files(scan.opts.roots, scan.opts.walk, scan.errors):
-            if scan.catalog.too_long(entry.path):
-                scan.errors.add(entry.path, f"path too long for the catalog (over {scan.catalog.max_path_bytes} bytes)")
-                continue
             files.add(entry)
             bar.update()
     scan.counts.files_scanned = len(files)
@@ -200,18 +198,18 @@ class Known:
 
 
 def sync_with_catalog(scan: _Scan, files: walk.FileTable, cands: Candidates) -> Known:
-    """Returns what the catalog still vouches for; deletes the rows of files that are gone.
+    """Returns what this host's catalog rows still vouch for; deletes its rows of files that are gone.
 
     A stored hash is found by path, or, for a file that kept its whole stat record (device, inode, size,
     mtime_ns, ctime_ns) under a new path, by that record: `mv` of a folder within one file system changes
     none of them for the files inside (fclones' cache is keyed by inode for this reason).
     """
-    n, opts = len(files), scan.opts
+    n, opts, host = len(files), scan.opts, scan.catalog.host
     known = Known(bytearray(n), [None] * n, [None] * n)
     maybe_gone: list[str] = []
     gone_by_stat: dict[Stat, StoredFile] = {}
     with scan.catalog.session() as s:
-        for row in database.iter_known(s, opts.roots):
+        for row in database.iter_known(s, opts.roots, host=host):
             i = files.lookup(row.path)
             if i is None:
                 maybe_gone.append(row.path)
@@ -236,7 +234,7 @@ def sync_with_catalog(scan: _Scan, files: walk.FileTable, cands: Candidates) -> 
                     _take_stored(known, i, old)
     vanished = [p for p in maybe_gone if not _is_regular_file(p)]    # rows of files filtered out stay
     if vanished:
-        scan.catalog.transaction(lambda s: database.delete_paths(s, vanished, opts.batch_size))
+        scan.catalog.transaction(lambda s: database.delete_paths(s, vanished, opts.batch_size, host=host))
     c = scan.counts
     c.unchanged, c.moved, c.vanished = sum(known.unchanged), len(known.moved), len(vanished)
     scan.done("catalog", "%d unchanged, %d moved, %d new or changed, %d vanished rows deleted", c.unchanged,

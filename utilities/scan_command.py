@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 
 import tqdm
 
-from . import config, database, exports, pipeline, progress, readers, walk, workers
+from . import config, database, exports, hosts, pipeline, progress, readers, walk, workers
 from .atomic import check_writable
 from .catalog import Catalog
 from .errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, ConfigError, Terminated
@@ -30,10 +30,10 @@ def run(args: argparse.Namespace) -> int:
     roots = _check_roots(args.paths)
     settings = config.resolve_database(args.db_url, args.config, args.where)
     _check_outputs(args)
-    catalog = Catalog(settings.url, create_folder=not settings.named_by_user)
+    catalog = Catalog(settings.url, create_folder=not settings.named_by_user, host=_host(args))
     try:
         catalog.initialize()
-        log.info("database: %s (from %s)", catalog.masked_url, settings.source)
+        log.info("database: %s (from %s), host %s", catalog.masked_url, settings.source, catalog.host)
         opts = _scan_options(args, roots, pipeline.Writers.choose(args.processes, catalog.dialect),
                              skip=catalog.own_files())
         runner: AbstractContextManager[workers.Runner] = \
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                     all_files=all_files, interruption=result.interruption())
     written = _write_outputs(args, report)
     if not args.quiet:
-        _print_summary(result, report, written)
+        _print_summary(result, report, written, catalog.host)
     if not result.finished:
         term = isinstance(result.stopped_by, Terminated)
         c = result.counts
@@ -77,6 +77,16 @@ def _check_outputs(args: argparse.Namespace) -> None:
                                      else f"{option} {path}: {e.strerror}") from None
 
 
+def _host(args: argparse.Namespace) -> str:
+    """The host this scan's rows belong to: --host, else "host" in the config file, else the host name."""
+    if args.host:
+        return str(args.host)
+    try:
+        return config.configured_host(args.config, args.where) or hosts.machine_host()
+    except ValueError as e:    # a host name that cannot name a host
+        raise ConfigError(str(e)) from None
+
+
 def _scan_options(args: argparse.Namespace, roots: list[str], writers: pipeline.Writers,
                   skip: frozenset[str]) -> pipeline.ScanOptions:
     exclude = PathMatcher.compile(args.exclude, roots, "--exclude") if args.exclude else None
@@ -95,7 +105,7 @@ def _scan_options(args: argparse.Namespace, roots: list[str], writers: pipeline.
 def _all_files(catalog: Catalog, roots: list[str]) -> list[ListedFile]:
     with catalog.session() as s:
         out = [ListedFile(f.path, f.stat.size, f.hashes.full if f.hashes else None)
-               for f in database.iter_known(s, roots)]
+               for f in database.iter_known(s, roots, host=catalog.host)]
     out.sort(key=lambda f: f.path)
     return out
 
@@ -116,7 +126,7 @@ def _write_outputs(args: argparse.Namespace, report: Report) -> list[tuple[str, 
     return written
 
 
-def _print_summary(result: pipeline.ScanResult, report: Report, written: list[tuple[str, str]]) -> None:
+def _print_summary(result: pipeline.ScanResult, report: Report, written: list[tuple[str, str]], host: str) -> None:
     c, s = result.counts, report.summary
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
     lines = [
@@ -130,7 +140,7 @@ def _print_summary(result: pipeline.ScanResult, report: Report, written: list[tu
         f"errors:           {s.errors:,}" + (" (run with -v to list them; also in the report)" if s.errors else "")
         + (f", {c.changed_during_scan:,} changed during the scan" if c.changed_during_scan else ""),
         f"time:             {report.duration_seconds:.2f}s ({stages})",
-        f"database:         {report.database}",
+        f"database:         {report.database} (host {host})",
     ] + [f"{what + ':':<18}{where}" for what, where in written]
     print("\n".join(lines), file=sys.stderr)
 

@@ -82,7 +82,7 @@ def hash_batch(task: Task, catalog: Catalog | None) -> Result:
         rows += [database.file_row(p, stat, scanned_at=now, hashes=hashes) for p in (path, *task.aliases.get(k, ()))]
     if rows:
         assert catalog is not None, "a task that records needs a catalog"
-        catalog.transaction(lambda s: database.upsert_files(s, rows, len(rows)))
+        catalog.transaction(lambda s: database.upsert_files(s, rows, len(rows), host=catalog.host))
     return Result(task.units, digests, bytes(complete), read, problems)
 
 
@@ -118,8 +118,8 @@ def in_process(catalog: Catalog) -> Iterator[Runner]:
 _worker_catalog: Catalog | None = None     # set in each worker process by _init_worker
 
 
-def _init_worker(db_url: str) -> None:
-    """ProcessPoolExecutor initializer: a Catalog of this process' own.
+def _init_worker(db_url: str, host: str) -> None:
+    """ProcessPoolExecutor initializer: a Catalog of this process' own, writing as the parent's host.
 
     The parent's pooled connections came along with fork: drop them unclosed (closing would end the
     parent's sessions on the server), ignore Ctrl-C (the parent decides when to stop and waits for the
@@ -133,7 +133,7 @@ def _init_worker(db_url: str) -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
-    _worker_catalog = Catalog(db_url)
+    _worker_catalog = Catalog(db_url, host=host)
 
 
 def _hash_in_worker(task: Task) -> Result:
@@ -183,6 +183,6 @@ def process_pool(catalog: Catalog, processes: int) -> Iterator[Runner]:
     """The runner of main_mul.py: -p forked worker processes, each with its own Catalog."""
     catalog.close()     # no pooled connection may cross the fork; the parent reconnects when it needs to
     with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_init_worker, initargs=(catalog.url_for_workers(),)) as pool:
+                             initializer=_init_worker, initargs=(catalog.url_for_workers(), catalog.host)) as pool:
         pool.submit(int)   # start the workers now: they set up while this process walks the tree
         yield PoolRunner(pool, in_flight=2 * processes)
