@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.sql.expression import Grouping
 
 from .paths import db_path, from_db_path
 from .records import Hashes, ScanCounts, Stat, StoredFile
@@ -40,8 +41,9 @@ PathType = String().with_variant(String(collation="C"), "postgresql")
 HOST_CHARS = 255               # hosts.MAX_HOST_CHARS
 # PostgreSQL: characters of a path that its unique index holds. A btree entry holds at most 2704 bytes,
 # so a path of any length cannot be a key itself: the key is (host, the first 256 characters, the md5 of
-# the whole path), at most 255 * 4 + 256 * 4 + 33 bytes. The prefix keeps range reads under a root on
-# the index; the md5 tells apart long paths that share their first 256 characters.
+# a path longer than that, else ''), at most 255 * 4 + 256 * 4 + 33 bytes. The prefix keeps range reads
+# under a root on the index; the md5 tells apart long paths that share their first 256 characters, and
+# only those pay for it (an md5 on every key made the index 65% larger: 94 MB for 1M rows, not 57 MB).
 PATH_PREFIX_CHARS = 256
 
 
@@ -107,17 +109,24 @@ def path_prefix(path: ColumnExpressionArgument[str]) -> ColumnElement[str]:
     return func.left(path, literal_column(str(PATH_PREFIX_CHARS)))
 
 
+def path_digest(path: ColumnExpressionArgument[str]) -> ColumnElement[str]:
+    """SQL: the md5 of a path longer than PATH_PREFIX_CHARS characters, '' for the others (whose prefix is
+    the whole path). In parentheses, as an index or ON CONFLICT expression must be."""
+    n: ColumnElement[int] = literal_column(str(PATH_PREFIX_CHARS))
+    return Grouping(case((func.length(path) > n, func.md5(path)), else_=literal_column("''")))
+
+
 # The unique key of a row, (host, path), per backend; the migrations make the same (a test compares them).
 # SQLite indexes keys of any length: the path itself.
-Index("ux_file_hashes_host_path", FileHash.host, path_prefix(FileHash.absolute_path), func.md5(FileHash.absolute_path),
-      unique=True).ddl_if(dialect="postgresql")
+Index("ux_file_hashes_host_path", FileHash.host, path_prefix(FileHash.absolute_path),
+      path_digest(FileHash.absolute_path), unique=True).ddl_if(dialect="postgresql")
 Index("ux_file_hashes_host_path", FileHash.host, FileHash.absolute_path, unique=True).ddl_if(dialect="sqlite")
 
 
 def _conflict_target(dialect: str) -> list[Any]:
     """The columns and expressions of the unique (host, path) index, for ON CONFLICT."""
     if dialect == "postgresql":
-        return [FileHash.host, path_prefix(FileHash.absolute_path), func.md5(FileHash.absolute_path)]
+        return [FileHash.host, path_prefix(FileHash.absolute_path), path_digest(FileHash.absolute_path)]
     return [FileHash.host, FileHash.absolute_path]
 
 

@@ -34,9 +34,11 @@ def upgrade() -> None:
             if unique["column_names"] == ["absolute_path"] and unique["name"]:
                 op.drop_constraint(unique["name"], "file_hashes", type_="unique")
         # A btree entry holds at most 2704 bytes: the key is the host, the path's first characters (for
-        # range reads under a root) and the md5 of the whole path (database.PATH_PREFIX_CHARS).
+        # range reads under a root) and the md5 of a longer path (database.PATH_PREFIX_CHARS).
+        n = PATH_PREFIX_CHARS
         op.create_index("ux_file_hashes_host_path", "file_hashes",
-                        ["host", sa.text(f"left(absolute_path, {PATH_PREFIX_CHARS})"), sa.text("md5(absolute_path)")],
+                        ["host", sa.text(f"left(absolute_path, {n})"),
+                         sa.text(f"(CASE WHEN length(absolute_path) > {n} THEN md5(absolute_path) ELSE '' END)")],
                         unique=True)
     else:
         with op.batch_alter_table("scan_metadata") as batch:
