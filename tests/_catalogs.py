@@ -1,18 +1,10 @@
-"""Helpers of the host, schema-upgrade and roles tests: scratch PostgreSQL databases, catalogs made with the
-released schema, and reads of the catalog by (host, path)."""
+"""Helpers of the host, schema-upgrade and roles tests: catalogs made with the released schema, reads of the
+catalog by (host, path), plain SQL."""
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
-from collections.abc import Iterator
-
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
 
 from utilities.database import FileHash, ScanMetadata
-
-PG_ADMIN_URL = os.environ.get("DUPFINDER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 # What Base.metadata.create_all made at d23e443, the release whose catalogs users have (compiled from that
 # commit's models for each dialect; the released program makes exactly these tables).
@@ -56,27 +48,6 @@ RELEASED_COLUMNS = {
 # A row's content, as rows_by_host gives it (what does not depend on when it was written).
 CONTENT = (FileHash.file_size, FileHash.mtime_ns, FileHash.ctime_ns, FileHash.device, FileHash.inode,
            FileHash.algorithm, FileHash.partial_bytes, FileHash.partial_hash, FileHash.hash_value)
-
-
-def _admin_engine():
-    url = make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg2")
-    return create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-
-
-@contextlib.contextmanager
-def scratch_database(prefix: str = "dupfinder_test") -> Iterator[str]:
-    """Yields the URL of a new, empty PostgreSQL database, dropped afterwards (with its connections)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg2", database=name) \
-            .render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def execute(url: str, *statements: str, params: dict | None = None) -> list:
