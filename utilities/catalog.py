@@ -207,6 +207,11 @@ def describe_error(e: BaseException, url: URL) -> str:
     elif "connection refused" in low or "could not connect" in low or "timeout expired" in low \
             or "could not translate host" in low:
         hint = "is the PostgreSQL server running and reachable?"
+    elif "row-level security" in low:
+        hint = ("this database role may not write this host's rows: check --host (or \"host\" in config.json) "
+                "against the table dupfinder_host_roles (sql/roles.sql)")
+    elif "permission denied" in low:
+        hint = "the database role lacks privileges on the catalog (sql/roles.sql grants them)"
     elif "database is locked" in low:
         hint = "database is busy: another process kept it locked too long; try again later"
     elif "unable to open database file" in low:
