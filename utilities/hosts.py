@@ -2,7 +2,6 @@
 host name), and the `host:/abs/path` notation for the files of other hosts (cli-contract.md)."""
 from __future__ import annotations
 
-import socket
 import unicodedata
 
 MAX_HOST_CHARS = 255       # the catalog's host columns are VARCHAR(255)
@@ -29,6 +28,7 @@ def check_host(name: str) -> str:
 
 def machine_host() -> str:
     """Returns this machine's host name, the default host; raises ValueError if it cannot name a host."""
+    import socket  # only here: the parser imports this module, and --version or --help need no socket
     try:
         return check_host(socket.gethostname())
     except ValueError as e:
