@@ -44,7 +44,7 @@ class OpResult:
 
 @dataclass
 class ApplyResult:
-    results: list[OpResult] = field(default_factory=list)
+    results: list[OpResult] = field(default_factory=list)     # in plan order (the journal has time order)
     leftovers: list[Leftover] = field(default_factory=list)   # temporaries of earlier runs, found first
     bytes_verified: int = 0   # bytes read to compare
     interrupted: bool = False
@@ -268,4 +268,7 @@ def apply_plan(plan: Plan, journal: Journal, *, protect: Protect | None = None, 
     except KeyboardInterrupt:
         run.result.interrupted = True
         run.result.not_attempted = plan.operations - len(run.result.results)
+    # in plan order (a batch settles its early skips before the changes), as people read it
+    order = {op.path: i for i, op in enumerate(op for g in plan.groups for op in g.ops)}
+    run.result.results.sort(key=lambda r: order[r.op.path])
     return run.result

@@ -19,7 +19,9 @@ from .compare import Skip, check_name
 from .leftovers import temp_path
 
 FICLONE = 0x40049409          # _IOW(0x94, 9, int) from linux/fs.h
-_CANNOT_CLONE = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL, errno.ENOSYS}
+# FICLONE's answers where the file system has no clones (EINVAL: some, e.g. btrfs nodatacow, for a file)
+_CANNOT_CLONE = {errno.EOPNOTSUPP: "EOPNOTSUPP", errno.ENOTTY: "ENOTTY", errno.EINVAL: "EINVAL",
+                 errno.ENOSYS: "ENOSYS"}   # by name: errno.errorcode gives 95 its alias ENOTSUP
 CROSS_FS = "on another file system than the kept copy: a {} cannot cross file systems"
 
 
@@ -113,7 +115,7 @@ def clone_over(kept_fd: int, kept_st: os.stat_result, victim: str, victim_st: os
                 fcntl.ioctl(fd, FICLONE, kept_fd)
             except OSError as e:
                 if e.errno in _CANNOT_CLONE:
-                    raise CannotClone(f"the file system cannot clone files ({errno.errorcode[e.errno]})") from None
+                    raise CannotClone(f"the file system cannot clone files ({_CANNOT_CLONE[e.errno]})") from None
                 if e.errno == errno.EXDEV:
                     raise Skip(CROSS_FS.format("reflink")) from None
                 raise
