@@ -349,27 +349,26 @@ def test_a_failure_is_reported_and_the_run_goes_on(tmp_path):
     assert "failed: ln -sf -- ../a " + d + "  # PermissionError: Operation not permitted" in list(apply_lines(result))
 
 
-def test_ctrl_c_stops_after_the_operation_under_way(tmp_path, monkeypatch):
-    write(tmp_path / "r/a", b"data")
-    victims = [write(tmp_path / f"r/v{i}", b"data") for i in range(10)]
+def test_ctrl_c_stops_after_the_changes_under_way(tmp_path, monkeypatch):
+    """Ctrl-C is held back while a batch of changes and their journal entries are made, then stops the run:
+    every change made is journaled as done, none is half-way, and the rest is not attempted."""
+    files = {write(tmp_path / f"r/g{g}/{i}", b"group %d" % g): b"group %d" % g for g in range(5) for i in range(3)}
     plan = plan_for(tmp_path, "hardlink")
     journal = MemoryJournal()
     real = journal.record
-    calls = []
 
     def record(entry):
-        calls.append(entry.outcome)
-        if len(calls) == 4:                  # the 4th operation is under way: Ctrl-C now
+        if len(journal.entries) == 1:        # the 2nd change is under way: Ctrl-C now
             signal.raise_signal(signal.SIGINT)
         return real(entry)
     monkeypatch.setattr(journal, "record", record)
     result = apply_plan(plan, journal)
-    assert result.interrupted and result.count("done") == 4 and result.not_attempted == 6
-    assert [e.outcome for e in journal.entries] == ["done"] * 4      # the 4th finished and was settled
-    for v in victims:
-        assert Path(v).read_bytes() == b"data"
+    assert result.interrupted and result.count("done") == 2 and result.not_attempted == 8
+    assert [e.outcome for e in journal.entries] == ["done", "done"]   # the batch finished and was settled
+    for p, data in files.items():
+        assert Path(p).read_bytes() == data
     assert temporaries(tmp_path) == []
-    assert list(apply_lines(result))[-1].startswith("# interrupted: 6 operations not attempted")
+    assert list(apply_lines(result))[-1].startswith("# interrupted: 8 operations not attempted")
 
 
 def test_leftover_temporaries_of_a_dead_run_are_removed_first(tmp_path):

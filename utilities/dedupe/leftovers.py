@@ -18,13 +18,22 @@ from typing import NamedTuple
 
 PREFIX = ".dupfinder-tmp-"
 _NAME = re.compile(re.escape(PREFIX) + r"(\d+)-([0-9a-f]{8})-(\d+)")
-_TOKEN = secrets.token_hex(4)
 _counter = itertools.count()
+_stem = ""
+
+
+def _new_stem() -> None:
+    global _stem
+    _stem = f"/{PREFIX}{os.getpid()}-{secrets.token_hex(4)}-"
+
+
+_new_stem()
+os.register_at_fork(after_in_child=_new_stem)     # a child has its own pid, so its own names
 
 
 def temp_path(folder: str) -> str:
     """Returns a new temporary name in folder (not created)."""
-    return os.path.join(folder, f"{PREFIX}{os.getpid()}-{_TOKEN}-{next(_counter)}")
+    return f"{folder.rstrip('/')}{_stem}{next(_counter)}"
 
 
 def is_temp_name(name: str) -> bool:

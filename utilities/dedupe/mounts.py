@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 
 from ..records import signed64
 
@@ -12,8 +11,11 @@ NO_CLONES = frozenset({"ext2", "ext3", "ext4", "tmpfs", "ramfs", "vfat", "msdos"
                        "hfsplus", "iso9660", "squashfs", "fuseblk", "jfs", "reiserfs", "f2fs", "minix", "udf"})
 
 
-@lru_cache(maxsize=1)
-def _types() -> dict[int, str]:
+_known: dict[int, str] = {}
+_missed: set[int] = set()
+
+
+def _read_mountinfo() -> dict[int, str]:
     out: dict[int, str] = {}
     try:
         with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
@@ -29,8 +31,13 @@ def _types() -> dict[int, str]:
 
 
 def fs_type(device: int) -> str | None:
-    """Returns the type of the mounted file system with this device number (records.Stat.device), or None."""
-    return _types().get(device)
+    """Returns the type of the mounted file system with this device number (records.Stat.device), or None.
+    The mount table is read again for a device not seen before (something may have been mounted since)."""
+    if device not in _known and device not in _missed:
+        _known.update(_read_mountinfo())
+        if device not in _known:
+            _missed.add(device)
+    return _known.get(device)
 
 
 def cannot_clone(device: int) -> str | None:
