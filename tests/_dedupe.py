@@ -28,6 +28,9 @@ def write(path: Path | str | bytes, data: bytes, mtime_ns: int | None = PAST_NS,
 
 
 def _files(root: str) -> Iterable[str]:
+    if os.path.isfile(root):                   # a root may be a single file
+        yield root
+        return
     for d, dirs, names in os.walk(root):
         dirs.sort()
         for n in sorted(names):

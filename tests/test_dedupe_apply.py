@@ -254,6 +254,18 @@ def test_symlinks_across_file_systems_are_relative_and_resolve(tmp_path, shm):
     assert not os.readlink(b).startswith("/") and os.path.samefile(b, a)
 
 
+def test_symlinks_reach_the_kept_copy_through_a_root_that_is_a_symlink(tmp_path):
+    a = write(tmp_path / "real/a", b"data")
+    write(tmp_path / "real/sub/b", b"data")
+    os.symlink("real/sub", tmp_path / "alias")            # a root reached through a symbolic link
+    plan = make_plan(findings([tmp_path / "real/a", tmp_path / "alias"]), "symlink")
+    (op,) = plan.groups[0].ops
+    assert op.path == str(tmp_path / "alias/b")            # ../real/a from alias/ would miss: real/real/a
+    result, _ = run(plan)
+    assert reasons(result)[op.path] == ("done", "")
+    assert os.readlink(op.path) == "../a" and os.path.samefile(op.path, a)
+
+
 def test_reflink_on_a_file_system_without_clones_skips_with_the_reason(tmp_path, shm):
     for root in (tmp_path / "r", shm / "r"):              # ext4 and tmpfs
         a = write(root / "a", b"data" * 1000)

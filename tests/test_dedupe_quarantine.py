@@ -17,7 +17,7 @@ from utilities.dedupe.apply import apply_plan
 from utilities.dedupe.compare import Skip
 from utilities.dedupe.journal import MemoryJournal
 from utilities.dedupe.plan import make_plan, quarantine_path
-from utilities.dedupe.quarantine import undo_move
+from utilities.dedupe.quarantine import undo_move, undo_moves
 
 
 @pytest.fixture
@@ -37,15 +37,9 @@ def odd_tree(root: Path) -> None:
 
 
 def undo_all(journal: MemoryJournal, quarantine: str) -> list[str]:
-    memo: dict = {}
-    problems = []
-    for e in reversed(journal.entries):
-        if e.action == "move" and e.outcome == "done":
-            try:
-                undo_move(e, memo, prune_to=quarantine)
-            except Skip as s:
-                problems.append(f"{e.path}: {s}")
-    return problems
+    done = undo_moves(journal.entries, prune_to=quarantine)
+    assert len(done) == sum(e.action == "move" and e.outcome == "done" for e in journal.entries)
+    return [f"{e.path}: {why}" for e, why in done if why]
 
 
 @pytest.mark.parametrize("where", ["same file system", "another file system"])

@@ -15,7 +15,7 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..hashing import ALGORITHMS
 from ..records import Stat
@@ -238,3 +238,21 @@ def undo_move(entry: JournalEntry, memo: Memo | None = None, on_bytes: OnBytes |
         raise Skip("the original path is occupied") from None
     finally:
         os.close(fd)
+
+
+def undo_moves(entries: Iterable[JournalEntry], prune_to: str | None = None,
+               on_bytes: OnBytes | None = None) -> list[tuple[JournalEntry, str]]:
+    """Undoes the moves among entries, newest first (--undo-move all); returns (entry, "" when restored,
+    else why not) for each move, and goes on past a refusal."""
+    memo: Memo = {}
+    out = []
+    for e in sorted((e for e in entries if e.action == "move" and e.outcome in ("done", "started")),
+                    key=lambda e: (e.at, e.id), reverse=True):
+        try:
+            undo_move(e, memo, on_bytes, prune_to)
+            out.append((e, ""))
+        except Skip as s:
+            out.append((e, str(s)))
+        except OSError as x:
+            out.append((e, f"{type(x).__name__}: {x.strerror or x}"))
+    return out

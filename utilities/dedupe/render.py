@@ -9,6 +9,7 @@ from ..units import human_bytes
 from .apply import ApplyResult
 from .plan import Operation, Plan
 from .quoting import shell_quote
+from .replace import link_target
 
 
 def command(op: Operation) -> str:
@@ -19,8 +20,7 @@ def command(op: Operation) -> str:
     if op.action == "hardlink":
         return f"ln -f -- {k} {p}"
     if op.action == "symlink":
-        rel = os.path.relpath(op.kept, os.path.dirname(op.path))
-        return f"ln -sf -- {shell_quote(rel)} {p}"
+        return f"ln -sf -- {shell_quote(link_target(op.kept, op.path))} {p}"
     if op.action == "reflink":
         return f"cp --reflink=always --preserve=mode,ownership,timestamps -- {k} {p}"
     dest = op.dest or ""

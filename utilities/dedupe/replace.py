@@ -83,22 +83,39 @@ def hardlink_over(kept: str, kept_st: os.stat_result, victim: str, victim_st: os
     _install(make, os.path.dirname(victim), victim, victim_st, check)
 
 
-def symlink_over(kept: str, kept_st: os.stat_result, victim: str, victim_st: os.stat_result) -> None:
-    """Replaces victim by a relative symbolic link to kept (relative between the real folders, so that
-    folders reached through symbolic links do not mislead it); raises Skip when that link would not
-    reach kept."""
-    folder = os.path.dirname(victim)
-    target = os.path.relpath(os.path.join(os.path.realpath(os.path.dirname(kept)), os.path.basename(kept)),
-                             os.path.realpath(folder))
+def link_target(kept: str, victim: str) -> str:
+    """Returns the relative symbolic link from victim's folder to kept, as the dry run shows it."""
+    return os.path.relpath(kept, os.path.dirname(victim))
 
-    def check(tmp: str) -> None:
+
+def symlink_over(kept: str, kept_st: os.stat_result, victim: str, victim_st: os.stat_result) -> None:
+    """Replaces victim by a relative symbolic link to kept (link_target; where folders reached through
+    symbolic links make that miss, relative between the real folders); raises Skip when no relative link
+    from there reaches kept."""
+    folder = os.path.dirname(victim)
+
+    def reaches(tmp: str) -> bool:
         try:
             st = os.stat(tmp)
         except OSError:
-            st = None
-        if st is None or (st.st_dev, st.st_ino) != (kept_st.st_dev, kept_st.st_ino):
+            return False
+        return (st.st_dev, st.st_ino) == (kept_st.st_dev, kept_st.st_ino)
+
+    target = link_target(kept, victim)
+
+    def make(tmp: str) -> None:
+        nonlocal target
+        os.symlink(target, tmp)
+        if not reaches(tmp):
+            os.unlink(tmp)
+            target = os.path.relpath(os.path.join(os.path.realpath(os.path.dirname(kept)), os.path.basename(kept)),
+                                     os.path.realpath(folder))
+            os.symlink(target, tmp)
+
+    def check(tmp: str) -> None:
+        if not reaches(tmp):
             raise Skip(f"a relative link {target!r} from here would not reach the kept copy")
-    _install(lambda tmp: os.symlink(target, tmp), folder, victim, victim_st, check)
+    _install(make, folder, victim, victim_st, check)
 
 
 def clone_over(kept_fd: int, kept_st: os.stat_result, victim: str, victim_st: os.stat_result) -> None:
