@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from utilities.dedupe.apply import apply_plan  # noqa: E402
-from utilities.dedupe.journal import JournalEntry, Outcome  # noqa: E402
-from utilities.dedupe.leftovers import PREFIX  # noqa: E402
-from utilities.dedupe.planfile import load_plan  # noqa: E402
-from utilities.dedupe.render import apply_lines  # noqa: E402
-from utilities.records import Stat  # noqa: E402
+from utilities.dedupe.apply import apply_plan
+from utilities.dedupe.journal import JournalEntry, Outcome
+from utilities.dedupe.leftovers import PREFIX
+from utilities.dedupe.planfile import load_plan
+from utilities.dedupe.render import apply_lines
+from utilities.records import Stat
 
 
 class JsonlJournal:

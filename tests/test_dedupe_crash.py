@@ -30,7 +30,7 @@ def tree(root: Path) -> dict[str, bytes]:
     out = {}
     for g in range(12):
         data = os.urandom(1000 + 977 * g)
-        for i, name in enumerate([f"g{g}/keep", f"g{g}/copy 'one'", f"g{g}/-copy\ntwo"]):
+        for name in [f"g{g}/keep", f"g{g}/copy 'one'", f"g{g}/-copy\ntwo"]:
             out[write(root / name, data)] = data
     os.link(root / "g3/-copy\ntwo", root / "g3/second name")
     out[str(root / "g3/second name")] = out[str(root / "g3/-copy\ntwo")]
