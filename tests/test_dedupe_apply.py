@@ -420,3 +420,34 @@ def test_apply_output_lists_each_skip_with_its_reason(tmp_path):
     assert lines[0] == f"done: rm -- {b}  # freed 1.4 KiB"
     assert lines[1].startswith(f"skipped: rm -- {c}  # changed since the scan (ctime")
     assert lines[-1] == "# applied: 1 done, 1 skipped, 0 failed; freed 1.4 KiB (1,400 bytes); compared 2.7 KiB"
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_result_stats_describe_every_path_the_run_changed(tmp_path, action):
+    """ApplyResult.stats gives the catalog the new stat record of every path whose record the run changed
+    (kept files included: new links move their ctime), so that a rescan can trust every row and read nothing."""
+    for g in range(3):
+        for i in range(3):
+            write(tmp_path / f"r/g{g}/{i}", b"group %d" % g * 100)
+    os.link(tmp_path / "r/g0/1", tmp_path / "r/g0/1-second-name")
+    os.link(tmp_path / "r/g1/2", tmp_path / "r/g1/2-outside-the-plan")
+    plan = plan_for(tmp_path, action)
+    ops = [op for g in plan.groups for op in g.ops if not op.path.endswith("2-outside-the-plan")]
+    plan = plan._replace(groups=tuple(g._replace(ops=tuple(op for op in g.ops if op in ops)) for g in plan.groups))
+
+    def records():
+        out = {}
+        for d, _, names in os.walk(tmp_path / "r"):
+            for n in names:
+                st = os.lstat(os.path.join(d, n))
+                out[os.path.join(d, n)] = Stat.of(st) if stat.S_ISREG(st.st_mode) else None
+        return out
+    before = records()
+    result, _ = run(plan)
+    assert result.count("done") == len(ops)
+    after = records()
+    changed = {p for p in before if after.get(p) != before[p]}
+    assert changed <= set(result.stats)
+    for p, st in result.stats.items():
+        assert after.get(p) == st, p
+    assert result.stats[str(tmp_path / "r/g1/2-outside-the-plan")] is not None   # its file lost a name

@@ -114,6 +114,9 @@ def test_reflink_clones_share_extents_and_keep_owner_mode_and_mtime(cow):
         assert (st.st_uid, st.st_gid) == (old.st_uid, old.st_gid)
         assert shared_extents(p), f"no shared extent in filefrag -v {p}"
     assert shared_extents(a)
+    for p in (a, b, c):                                    # the catalog's new rows: exactly as on disk
+        assert result.stats.get(p, Stat.of(os.lstat(p))) == Stat.of(os.lstat(p))
+    assert set(result.stats) >= {b, c}
     assert temporaries(cow) == []
     assert [e.outcome for e in journal.entries] == ["done", "done"]
 

@@ -50,6 +50,11 @@ class ApplyResult:
     bytes_verified: int = 0   # bytes read to compare
     interrupted: bool = False
     not_attempted: int = 0    # operations not reached because of the interruption
+    # For the catalog: every path whose stat record this run changed -> its new record, as this run's own
+    # fstat calls saw it right after its changes (its content is still its group's), or None where the path
+    # no longer names a regular file (deleted, moved, now a symbolic link). Kept files are in it too: a new
+    # hard link or a rename moves their ctime. With these rows updated, a rescan reads nothing again.
+    stats: dict[str, Stat | None] = field(default_factory=dict)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -106,6 +111,8 @@ class _Run:
         self.result = ApplyResult()
         self.expected: dict[tuple[int, int], Stat] = {}   # as the plan says, or as our own changes left it
         self.no_clone: dict[int, str] = {}                # device -> why it cannot clone
+        self.now: dict[str, tuple[int, int] | None] = {}   # path changed by us -> the inode it names, or None
+        self.clones: dict[str, Stat] = {}                  # reflinked path -> the clone's stat record
         self.memo: quarantine.Memo = {}
 
     # ------------------------------------------------------------------------------------ bookkeeping
@@ -125,6 +132,16 @@ class _Run:
         if now._replace(ctime_ns=old.ctime_ns) == old:
             self.expected[(f.stat.device, f.stat.inode)] = now
         return st
+
+    def collect_stats(self) -> None:
+        """Fills ApplyResult.stats from what each changed path names now (self.now)."""
+        for path, key in self.now.items():
+            if key is None:
+                self.result.stats[path] = None
+            elif path in self.clones:
+                self.result.stats[path] = self.clones[path]
+            else:
+                self.result.stats[path] = self.expected.get(key)
 
     def entry(self, g: GroupPlan, op: Operation, outcome: Outcome, reason: str = "") -> JournalEntry:
         return JournalEntry(op.action, op.path, op.kept, g.size, g.digest, self.plan.algorithm, outcome, reason,
@@ -235,16 +252,28 @@ class _Run:
             self.journal.settle(jid, "failed", reason)
             self.result.results.append(OpResult(op, "failed", reason, 0, jid))
             return None
-        self.journal.settle(jid, "done", "", Stat.of(moved) if moved is not None else None)
+        self.journal.settle(jid, "done", "", Stat.of(moved) if moved is not None and op.action == "move" else None)
         now = self.refresh(f, fd)
+        k = s.named[op.kept]
+        kkey = (k.stat.device, k.stat.inode)
+        self.now[op.path] = kkey if op.action in ("hardlink", "reflink") else None
+        for n in f.names:             # its other names: the file lost a name, so its ctime moved
+            self.now.setdefault(n, (f.stat.device, f.stat.inode))
         if op.action in ("hardlink", "reflink"):      # a new name (or a clone) of the kept copy
-            self.refresh(s.named[op.kept], kfd)
+            self.refresh(k, kfd)
+            for n in k.names:
+                self.now.setdefault(n, kkey)
+        if op.action == "reflink":
+            if moved is not None:
+                self.clones[op.path] = Stat.of(moved)
+            else:
+                del self.now[op.path]             # something else is there already: not ours to describe
         self.result.results.append(OpResult(op, "done", "", g.size if now.st_nlink == 0 else 0, jid))
         return None
 
     def act(self, s: _GroupState, f: PlanFile, op: Operation, fd: int, vst: os.stat_result, kfd: int,
             kst: os.stat_result) -> os.stat_result | None:
-        """Does op; returns the quarantined file's lstat for a move, else None."""
+        """Does op; returns the quarantined file's lstat for a move, the clone's for a reflink, else None."""
         if op.action == "delete":
             replace.remove(op.path, vst)
         elif op.action == "hardlink":
@@ -252,7 +281,7 @@ class _Run:
         elif op.action == "symlink":
             replace.symlink_over(op.kept, kst, op.path, vst)
         elif op.action == "reflink":
-            replace.clone_over(kfd, kst, op.path, vst)
+            return replace.clone_over(kfd, kst, op.path, vst)
         elif op.action == "move" and op.dest is not None:
             def still() -> None:
                 check_fd(fd, self.expect(f))
@@ -302,6 +331,7 @@ def apply_plan(plan: Plan, journal: Journal, *, protect: Protect | None = None, 
         run.result.not_attempted = plan.operations - len(run.result.results)
     finally:
         run.closer.finish()
+    run.collect_stats()
     # in plan order (a batch settles its early skips before the changes), as people read it
     order = {op.path: i for i, op in enumerate(op for g in plan.groups for op in g.ops)}
     run.result.results.sort(key=lambda r: order[r.op.path])

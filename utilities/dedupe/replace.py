@@ -118,9 +118,11 @@ def symlink_over(kept: str, kept_st: os.stat_result, victim: str, victim_st: os.
     _install(make, folder, victim, victim_st, check)
 
 
-def clone_over(kept_fd: int, kept_st: os.stat_result, victim: str, victim_st: os.stat_result) -> None:
+def clone_over(kept_fd: int, kept_st: os.stat_result, victim: str, victim_st: os.stat_result) -> os.stat_result | None:
     """Replaces victim by a copy-on-write clone of the file open at kept_fd (FICLONE), with victim's owner,
-    mode and times; raises Skip when the file system cannot clone."""
+    mode and times; returns the clone's lstat once in place (None if something else is there by then);
+    raises Skip when the file system cannot clone."""
+    made: list[int] = []
     problem = precheck("reflink", victim_st, kept_st)
     if problem:
         raise Skip(problem)
@@ -144,12 +146,15 @@ def clone_over(kept_fd: int, kept_st: os.stat_result, victim: str, victim_st: os
             os.fchmod(fd, victim_st.st_mode & 0o7777)     # after fchown, which clears set-id bits
             os.utime(fd, ns=(victim_st.st_atime_ns, victim_st.st_mtime_ns))
             os.fsync(fd)
+            made.append(os.fstat(fd).st_ino)
         except BaseException:
             os.close(fd)
             os.unlink(tmp)
             raise
         os.close(fd)
     _install(make, os.path.dirname(victim), victim, victim_st, lambda tmp: None)
+    st = os.lstat(victim)             # after the rename, which moves the clone's ctime
+    return st if st.st_ino == made[0] else None
 
 
 def remove(victim: str, victim_st: os.stat_result) -> None:
