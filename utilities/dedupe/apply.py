@@ -171,7 +171,7 @@ class _Run:
                 try:
                     fd, st = open_checked(p, self.expect(named[p]))
                 except Skip as e:
-                    self.skip(g, g.ops, f"the kept copy {shell_quote(p)} is {e}: the group is left as is")
+                    self.skip(g, g.ops, f"the kept copy {shell_quote(p)}: {e}; the group is left as is")
                     return
                 stack.callback(self.closer.close, fd)
                 kept[p] = (fd, st)
@@ -180,8 +180,8 @@ class _Run:
             diffs = first_differences(primary, [kept[p][0] for p in others], g.size, self.verified)
             for p, d in zip(others, diffs, strict=True):
                 if d is not None:
-                    self.skip(g, g.ops, f"the kept copy {shell_quote(p)} differs from {shell_quote(g.kept[0])} "
-                                        f"at byte {d:,}: the group is left as is")
+                    self.skip(g, g.ops, f"the kept copy {shell_quote(p)}: differs from {shell_quote(g.kept[0])} "
+                                        f"at byte {d:,}; the group is left as is")
                     return
             state = _GroupState(g, named, kept)
             for i in range(0, len(todo), MAX_OPEN):
@@ -228,7 +228,7 @@ class _Run:
             try:
                 kst = check_fd(s.kept[p][0], self.expect(s.named[p]))
             except Skip as e:
-                s.broken = f"the kept copy {shell_quote(p)} {e}: the rest of the group is left as is"
+                s.broken = f"the kept copy {shell_quote(p)}: {e}; the rest of the group is left as is"
                 return self.skip(g, [op], s.broken)
         assert kst is not None            # the stat of op.kept, checked last
         try:
@@ -285,7 +285,7 @@ class _Run:
         elif op.action == "move" and op.dest is not None:
             def still() -> None:
                 check_fd(fd, self.expect(f))
-                check_fd(kfd, self.expect(s.named[op.kept]), "the kept copy ")
+                check_fd(kfd, self.expect(s.named[op.kept]), "the kept copy: ")
             return quarantine.move_into(op.path, fd, vst, op.dest, self.memo, still, self.verified)
         else:
             raise Skip(f"unknown action {op.action!r}")
