@@ -15,7 +15,6 @@ journal entry "started"; leftovers.clean_folders, run at the start of the next a
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import threading
 from collections.abc import Iterator, Sequence
@@ -78,36 +77,9 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-class _Closer:
-    """Closes descriptors in a thread of its own. Closing the last descriptor of a file whose last name is
-    gone frees its blocks, which takes the kernel about 0.1 ms a file on ext4 and holds no GIL: done here,
-    it overlaps the next comparisons (bench/apply.py). A descriptor handed over is never used again."""
-
-    def __init__(self) -> None:
-        self.fds: queue.SimpleQueue[int | None] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._run, name="dupfinder-closer", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (fd := self.fds.get()) is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-    def close(self, fd: int) -> None:
-        self.fds.put(fd)
-
-    def finish(self) -> None:
-        """Returns once every descriptor handed over is closed (and so every freed file really freed)."""
-        self.fds.put(None)
-        self.thread.join()
-
-
 class _Run:
     def __init__(self, plan: Plan, journal: Journal, protect: Protect | None, on_bytes: OnBytes | None) -> None:
         self.plan, self.journal, self.protect, self.on_bytes = plan, journal, protect, on_bytes
-        self.closer = _Closer()
         self.result = ApplyResult()
         self.expected: dict[tuple[int, int], Stat] = {}   # as the plan says, or as our own changes left it
         self.no_clone: dict[int, str] = {}                # device -> why it cannot clone
@@ -173,7 +145,7 @@ class _Run:
                 except Skip as e:
                     self.skip(g, g.ops, f"the kept copy {shell_quote(p)}: {e}; the group is left as is")
                     return
-                stack.callback(self.closer.close, fd)
+                stack.callback(os.close, fd)
                 kept[p] = (fd, st)
             primary = kept[g.kept[0]][0]
             others = list(g.kept[1:])
@@ -203,7 +175,7 @@ class _Run:
                 except Skip as e:
                     self.skip(g, ops, str(e))
                     continue
-                stack.callback(self.closer.close, fd)
+                stack.callback(os.close, fd)     # the last close of a file with no name left frees it
                 opened.append((f, ops, fd))
             diffs = first_differences(s.kept[g.kept[0]][0], [fd for _, _, fd in opened], g.size, self.verified)
             # Ctrl-C and SIGTERM wait until this batch's changes and their journal entries are made
@@ -329,8 +301,6 @@ def apply_plan(plan: Plan, journal: Journal, *, protect: Protect | None = None, 
     except KeyboardInterrupt:
         run.result.interrupted = True
         run.result.not_attempted = plan.operations - len(run.result.results)
-    finally:
-        run.closer.finish()
     run.collect_stats()
     # in plan order (a batch settles its early skips before the changes), as people read it
     order = {op.path: i for i, op in enumerate(op for g in plan.groups for op in g.ops)}
