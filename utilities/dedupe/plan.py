@@ -1,5 +1,5 @@
 """The plan: per group the files kept and one operation per name of every other file, with the space each
-frees. Pure: planning reads nothing but the link counts (lstat), and changes nothing."""
+frees. Planning changes nothing; it reads only link counts (lstat), the mount table and the device of --move-to."""
 from __future__ import annotations
 
 import os

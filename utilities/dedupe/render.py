@@ -42,9 +42,9 @@ def dry_run_lines(plan: Plan) -> Iterator[str]:
             yield command(op) + _comment(op)
         for left in g.left:
             yield f"# left as is: {shell_quote(left.path)}: {left.reason}"
-    n = plan.operations
-    yield (f"# dry run: {n:,} operation{'s' if n != 1 else ''} in {sum(1 for g in plan.groups if g.ops):,} "
-           f"groups would free {human_bytes(plan.bytes_to_free)} ({plan.bytes_to_free:,} bytes); "
+    n, groups = plan.operations, sum(1 for g in plan.groups if g.ops)
+    yield (f"# dry run: {n:,} operation{'s' if n != 1 else ''} in {groups:,} group{'s' if groups != 1 else ''} "
+           f"would free {human_bytes(plan.bytes_to_free)} ({plan.bytes_to_free:,} bytes); "
            f"nothing was changed (--apply does it)")
 
 
