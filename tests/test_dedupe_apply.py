@@ -451,3 +451,12 @@ def test_result_stats_describe_every_path_the_run_changed(tmp_path, action):
     for p, st in result.stats.items():
         assert after.get(p) == st, p
     assert result.stats[str(tmp_path / "r/g1/2-outside-the-plan")] is not None   # its file lost a name
+
+
+def test_hardlinks_go_to_a_kept_copy_on_their_own_file_system(tmp_path, shm):
+    k1 = write(tmp_path / "r/k1", b"data" * 10)
+    k2 = write(shm / "k2", b"data" * 10)
+    v = write(shm / "v", b"data" * 10)
+    result, _ = run(make_plan(findings([tmp_path / "r", shm]), "hardlink", keep_copies=2))
+    assert reasons(result)[v] == ("done", "")
+    assert os.path.samefile(v, k2) and not os.path.samefile(k1, k2)
