@@ -21,8 +21,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
+from ..errors import describe_os_error
 from ..records import Stat
-from ..walk import describe_os_error
 from . import quarantine, replace
 from .compare import OnBytes, Skip, check_fd, first_differences, open_checked
 from .journal import Journal, JournalEntry, Outcome
