@@ -136,6 +136,7 @@ def main() -> int:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     scratch = args.scratch or tempfile.mkdtemp(prefix="dupfinder-bench-apply-", dir=os.path.dirname(REPO))
+    os.makedirs(scratch, exist_ok=True)
     load0 = os.getloadavg()
     runs = []
     try:
@@ -144,6 +145,7 @@ def main() -> int:
             runs.append(r)
             print(f"run {i + 1}: {json.dumps(r)}", file=sys.stderr)
     finally:
+        shutil.rmtree(os.path.join(scratch, "tree"), ignore_errors=True)   # the copies are big
         if args.scratch is None:
             shutil.rmtree(scratch, ignore_errors=True)
     load1 = os.getloadavg()
