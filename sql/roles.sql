@@ -2,9 +2,9 @@
 -- machines").
 --
 -- One PostgreSQL role per machine. Every such role reads every row of the catalog, and inserts, updates and
--- deletes only the rows of its own host: row-level security on file_hashes and scan_metadata compares a row's
--- host with the hosts that the table dupfinder_host_roles gives to the connected role. A role may hold several
--- hosts; a host belongs to one role. The roles are members of a group role named after the database,
+-- deletes only the rows of its own host: row-level security on file_hashes, scan_metadata and dedupe_actions
+-- (the journal of --apply) compares a row's host with the hosts that the table dupfinder_host_roles gives to
+-- the connected role. A role may hold several hosts; a host belongs to one role. The roles are members of a group role named after the database,
 -- <database>_hosts (dupfinder_hosts for a database called dupfinder), which holds the privileges.
 --
 -- Run it once the catalog has its tables (the first dupFinder run, as the role that is to own them, makes
@@ -42,6 +42,11 @@ BEGIN
     -- no TRUNCATE, no DDL: only rows, and only through the policies below
     EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON file_hashes, scan_metadata TO %I', hosts);
     EXECUTE format('GRANT USAGE ON SEQUENCE file_hashes_id_seq, scan_metadata_id_seq TO %I', hosts);
+    -- the journal of --apply: written by its own host, never deleted (--undo-move marks entries undone)
+    IF to_regclass('dedupe_actions') IS NOT NULL THEN
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON dedupe_actions TO %I', hosts);
+        EXECUTE format('GRANT USAGE ON SEQUENCE dedupe_actions_id_seq TO %I', hosts);
+    END IF;
     -- the schema revision, read by every dupFinder at start-up; the map of hosts, read by the policies
     EXECUTE format('GRANT SELECT ON alembic_version, dupfinder_host_roles TO %I', hosts);
 END $$;
@@ -61,5 +66,18 @@ DROP POLICY IF EXISTS dupfinder_own_host ON scan_metadata;
 CREATE POLICY dupfinder_own_host ON scan_metadata FOR ALL
     USING (host IN (SELECT h.host FROM dupfinder_host_roles h WHERE h.role = current_user))
     WITH CHECK (host IN (SELECT h.host FROM dupfinder_host_roles h WHERE h.role = current_user));
+
+DO $$
+BEGIN
+    IF to_regclass('dedupe_actions') IS NOT NULL THEN
+        ALTER TABLE dedupe_actions ENABLE ROW LEVEL SECURITY;
+        DROP POLICY IF EXISTS dupfinder_read ON dedupe_actions;
+        CREATE POLICY dupfinder_read ON dedupe_actions FOR SELECT USING (true);
+        DROP POLICY IF EXISTS dupfinder_own_host ON dedupe_actions;
+        CREATE POLICY dupfinder_own_host ON dedupe_actions FOR ALL
+            USING (host IN (SELECT h.host FROM dupfinder_host_roles h WHERE h.role = current_user))
+            WITH CHECK (host IN (SELECT h.host FROM dupfinder_host_roles h WHERE h.role = current_user));
+    END IF;
+END $$;
 
 COMMIT;

@@ -1,7 +1,7 @@
 """Applies a plan file in a process of its own, for the kill -9 tests: python _apply_driver.py PLAN JOURNAL DELAY.
 
-The journal goes to JOURNAL as JSON lines (one per record or settle, flushed at once, as a database
-commit would be). With DELAY > 0, the driver announces each moment a change is half-way ("TEMP <path>":
+The journal goes to JOURNAL as JSON lines (one per record or settle), kept until apply flushes it and
+then written at once, as the catalog's journal commits a batch. With DELAY > 0, the driver announces each moment a change is half-way ("TEMP <path>":
 a temporary exists and is about to be renamed over the file; "LINKED <path>": a moved file has its new
 name and its old name is about to go; "UNLINK <path>": a name is about to be removed) on stdout and
 sleeps there, so that a test can kill it exactly
@@ -29,10 +29,15 @@ class JsonlJournal:
     def __init__(self, path: str) -> None:
         self.f = open(path, "a", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
         self.n = 0
+        self.pending: list[str] = []
 
     def _write(self, data: dict) -> None:
-        self.f.write(json.dumps(data, ensure_ascii=True) + "\n")
+        self.pending.append(json.dumps(data, ensure_ascii=True) + "\n")
+
+    def flush(self) -> None:
+        self.f.write("".join(self.pending))
         self.f.flush()
+        self.pending.clear()
 
     def record(self, entry: JournalEntry) -> int:
         self.n += 1

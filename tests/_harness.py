@@ -2,6 +2,7 @@
 
 - $DUPFINDER_TEST_START_AT (epoch seconds): sleep until then after the imports, so that several
   scanners start at the same moment;
+- $DUPFINDER_TEST_CHANGE_DELAY (seconds): --apply waits before each rename of a temporary over a file;
 - $DUPFINDER_TEST_FULL_DELAY, $DUPFINDER_TEST_PARTIAL_DELAY (seconds): delay each full or partial hash.
   Page-cached files hash at GB/s, too fast for a test to interrupt a stage at a chosen moment; the delay
   only stretches time, the product's code paths are the real ones (workers are forked, so they inherit
@@ -42,6 +43,17 @@ def _slow_partial_digest(*args, **kwargs):
 
 if _PARTIAL_DELAY:
     hashing.partial_digest = _slow_partial_digest
+
+_CHANGE_DELAY = float(os.environ.get("DUPFINDER_TEST_CHANGE_DELAY", "0"))
+if _CHANGE_DELAY:      # --apply: every rename of a temporary over a file waits (a kill -9 lands mid-change)
+    from utilities.dedupe.leftovers import PREFIX
+    _replace = os.replace
+
+    def _slow_replace(src, dst, **kw):
+        if os.path.basename(os.fsdecode(src)).startswith(PREFIX):
+            time.sleep(_CHANGE_DELAY)
+        return _replace(src, dst, **kw)
+    os.replace = _slow_replace
 
 if __name__ == "__main__":
     start_at = float(os.environ.get("DUPFINDER_TEST_START_AT", "0"))

@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable, Sequence
 
 from . import __version__
+from .dedupe.keep import DEFAULT_KEEP, KEEP_RULES, KeepRuleError, parse_keep
+from .dedupe.plan import ACTIONS
 from .hashing import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_CHUNK
 from .hosts import check_host
 from .locations import URL_ENV, Locations
@@ -15,6 +17,7 @@ MAX_PROCESSES = 256            # worker processes; each holds a read buffer and 
 MAX_CHUNK = 2**30              # bytes of read buffer per process
 MAX_BATCH = 1_000_000          # rows per commit
 MAX_IO_DEPTH = 256             # files read at once
+MAX_KEEP_COPIES = 1_000_000
 
 
 def _size(text: str) -> int:
@@ -31,6 +34,14 @@ def host_name(text: str) -> str:
         return check_host(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _keep(text: str) -> tuple[str, ...]:
+    """argparse type of --keep (dedupe.keep.parse_keep): a usage error when the rule list is not valid."""
+    try:
+        return parse_keep(text)
+    except KeepRuleError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--keep: ")) from None
 
 
 def _bounded(kind: Callable[[str], int], what: str, minimum: int, maximum: int) -> Callable[[str], int]:
@@ -60,7 +71,7 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
     p = argparse.ArgumentParser(
         prog=prog, description="Find byte-identical files under PATHs, keep a catalog in a database, "
                                "and write an HTML report.", epilog=_where(where))
-    p.add_argument("paths", nargs="+", metavar="PATH", help="directory (scanned recursively) or file")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="directory (scanned recursively) or file")
     p.add_argument("--version", action="version", version=f"%(prog)s (dupFinder) {__version__}")
     p.add_argument("--db-url", metavar="URL", help=f"SQLAlchemy URL, overrides the config (env {URL_ENV})")
     p.add_argument("--config", metavar="FILE", help="configuration file (default: see below)")
@@ -100,7 +111,54 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
                    help="files read at once (default: 1 on a spinning disk, else 8)")
     p.add_argument("-b", "--batch-size", type=_bounded(int, "--batch-size", 1, MAX_BATCH), default=1000, metavar="N",
                    help="rows per database commit (default 1000)")
+    act = p.add_argument_group("acting on duplicates (a dry run unless --apply)")
+    act.add_argument("--action", choices=ACTIONS,
+                     help="what to do with the redundant copies of each group (symlink: a relative link; reflink: "
+                          "a copy-on-write clone; move: into --move-to)")
+    act.add_argument("--move-to", metavar="DIR", help="quarantine folder of --action move: DIR/<absolute path>")
+    act.add_argument("--apply", action="store_true", help="really do it; without it nothing is changed")
+    act.add_argument("--keep", type=_keep, default=DEFAULT_KEEP, metavar="RULE[,RULE...]",
+                     help=f"which copy stays, rules tried in order: {', '.join(KEEP_RULES)} "
+                          f"(default {','.join(DEFAULT_KEEP)})")
+    act.add_argument("--protect", action="append", default=[], metavar="GLOB",
+                     help="files never removed or replaced, same rules as --exclude (repeatable)")
+    act.add_argument("--keep-copies", type=_bounded(int, "--keep-copies", 1, MAX_KEEP_COPIES), default=1,
+                     metavar="N", help="keep at least N copies of each group (default 1)")
+    act.add_argument("--plan", metavar="PATH", help="write the plan as JSON ('-' = stdout)")
+    act.add_argument("--apply-plan", metavar="PATH",
+                     help="carry out a plan written by --plan, without scanning (no PATH then)")
+    act.add_argument("--undo-move", metavar="ID|all",
+                     help="put files moved into the quarantine back: the journal entry ID, or all of this host's")
     return p
+
+
+def _check_modes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuses (exit 2) the contradictory uses of the acting options (cli-contract.md)."""
+    if args.undo_move is not None and args.undo_move != "all" and not args.undo_move.isdigit():
+        p.error(f"--undo-move takes a journal entry's number or 'all', not {args.undo_move!r}")
+    if args.apply_plan or args.undo_move:
+        mode = "--apply-plan" if args.apply_plan else "--undo-move"
+        if args.apply_plan and args.undo_move:
+            p.error("--apply-plan and --undo-move cannot be used together")
+        if args.paths:
+            p.error(f"{mode} takes no PATH: it acts on what the plan or the journal names")
+        for option, given in (("--action", args.action), ("--apply", args.apply), ("--plan", args.plan),
+                              ("--move-to", args.move_to)):
+            if given:
+                p.error(f"{option} cannot be used with {mode}")
+        return
+    if not args.paths:
+        p.error("the following arguments are required: PATH")
+    if args.apply and not args.action:
+        p.error("--apply needs --action (what to do with the redundant copies)")
+    if args.action == "move" and not args.move_to:
+        p.error("--action move needs --move-to DIR")
+    if args.move_to and args.action != "move":
+        p.error("--move-to is only for --action move")
+    for option, given in (("--plan", args.plan), ("--protect", args.protect),
+                          ("--keep-copies", args.keep_copies != 1), ("--keep", args.keep != DEFAULT_KEEP)):
+        if given and not args.action:
+            p.error(f"{option} needs --action")
 
 
 def parse(argv: Sequence[str] | None, prog: str, where: Locations, parallel: bool) -> argparse.Namespace:
@@ -108,6 +166,7 @@ def parse(argv: Sequence[str] | None, prog: str, where: Locations, parallel: boo
     contradictory options included."""
     p = build_parser(prog, where, parallel)
     args = p.parse_args(argv)
+    _check_modes(p, args)
     # --include-empty --max-size 0 asks for the empty files only (cli-contract.md): not a contradiction
     only_empty = args.include_empty and args.max_size == 0
     if args.max_size is not None and args.max_size < args.min_size and not only_empty:

@@ -102,6 +102,37 @@ class ScanMetadata(Base):
     errors: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class DedupeAction(Base):
+    """One operation of --apply or --apply-plan: what was done to which file, for which kept copy, and how
+    it ended (cli-contract.md, "Acting on duplicates"); a move's entry is what --undo-move works from."""
+    __tablename__ = "dedupe_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)           # what --undo-move ID names
+    run: Mapped[str] = mapped_column(String(32))                         # one apply (a random hex token)
+    seq: Mapped[int] = mapped_column(Integer)                            # the entry's number in its run
+    host: Mapped[str] = mapped_column(String(HOST_CHARS))
+    at: Mapped[float] = mapped_column(Float)                             # epoch seconds
+    action: Mapped[str] = mapped_column(String(16))                      # delete, hardlink, symlink, reflink, move
+    path: Mapped[str] = mapped_column(PathType)                          # stored as paths.db_path
+    kept: Mapped[str] = mapped_column(PathType)
+    size: Mapped[int] = mapped_column(BigInteger)
+    digest: Mapped[str] = mapped_column(String(128))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))                     # started, done, skipped, failed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    moved_to: Mapped[str | None] = mapped_column(PathType)               # move: the file in the quarantine
+    # move, once done: the quarantined file's stat record, which undo checks before putting it back
+    moved_size: Mapped[int | None] = mapped_column(BigInteger)
+    moved_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    moved_ctime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    moved_device: Mapped[int | None] = mapped_column(BigInteger)
+    moved_inode: Mapped[int | None] = mapped_column(BigInteger)
+    undone_at: Mapped[float | None] = mapped_column(Float)               # when --undo-move put it back
+
+    __table_args__ = (Index("ux_dedupe_actions_run_seq", "run", "seq", unique=True),
+                      Index("ix_dedupe_actions_host_action", "host", "action"))
+
+
 def path_prefix(path: ColumnExpressionArgument[str]) -> ColumnElement[str]:
     """SQL: the first PATH_PREFIX_CHARS characters of path (PostgreSQL's left(); a constant, not a bound
     parameter, so that the expression is the very one of the index)."""

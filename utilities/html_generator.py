@@ -132,6 +132,7 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
 
     groups: [size, hash, count, wasted_bytes, dirIndex, name, dirIndex, name, ...]
     links:  [[groupIndex, fileIndex, dirIndex, name, ...], ...]: other names (hard links) of a listed file
+    marks:  [[groupIndex, fileIndex, text], ...]: what --action does (or did) to a listed file
     files:  [[dirIndex, name, size, hash or null], ...] or null
     A path is dirs[dirIndex] + name exactly (dirs keep their trailing separator).
     """
@@ -152,6 +153,8 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
 
     groups = []
     links = []          # [group index, file index, dirIndex, name, ...]: the file's other names (hard links)
+    marks = []          # [group index, file index, text]: what --action does (or did) to the file
+    marked = report.actions.marks if report.actions else {}
     for gi, g in enumerate(report.groups):
         row: list[Any] = [g.size, g.digest, g.count, g.wasted]
         for fi, p in enumerate(g.paths):
@@ -161,6 +164,8 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
                 for other in g.hard_links[p]:
                     add(link_row, other)
                 links.append(link_row)
+            if p in marked:
+                marks.append([gi, fi, marked[p]])
         groups.append(row)
 
     files_total = None if report.all_files is None else len(report.all_files)
@@ -180,6 +185,7 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
         "dirs": dirs,
         "groups": groups,
         "links": links,
+        "marks": marks,
         "units": SIZE_UNITS,      # the size units of the filters: the command line's (units.py)
         "files": files,
         "filesTotal": files_total,
@@ -237,6 +243,10 @@ def _render(report: Report, all_files_limit: int) -> str:
          "stat-errors" if n_errors else "", "errors"),
         ("Time taken", _human_duration(report.duration_seconds), "", "", "duration"),
     ))
+    if report.actions:
+        a = report.actions
+        stats = _join([stats, _stat(a.label.capitalize(), human_bytes(a.bytes), f"{a.title}; {a.detail}",
+                                    "stat-action", "action")])
 
     error_details = _Markup("")
     if errors:

@@ -363,14 +363,13 @@ def group_duplicates(scan: _Scan, files: walk.FileTable, cands: Candidates, know
             by_content.setdefault((files.size[unit], digest), []).append(unit)
     groups = []
     for (size, digest), units in by_content.items():
-        if hard_links:
-            paths = sorted(files.path(i) for u in units for i in cands.indices(u))
-            if len(paths) > 1:
-                groups.append(Group(size, digest, paths))
-        elif len(units) > 1:
-            other_names = {files.path(u): sorted(files.path(i) for i in cands.aliases[u])
-                           for u in units if u in cands.aliases}
-            groups.append(Group(size, digest, sorted(files.path(u) for u in units), other_names))
+        listed = sorted((i for u in units for i in cands.indices(u)) if hard_links else units, key=files.path)
+        if len(listed) < 2:
+            continue
+        other_names = {} if hard_links else {files.path(u): sorted(files.path(i) for i in cands.aliases[u])
+                                              for u in listed if u in cands.aliases}
+        groups.append(Group(size, digest, [files.path(i) for i in listed], other_names,
+                            tuple(files.stat(i) for i in listed)))
     groups = sort_groups(groups)
     scan.done("groups", "%d groups, %d bytes wasted", len(groups), sum(g.wasted for g in groups))
     return groups

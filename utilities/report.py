@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .records import Stat
+
 
 @dataclass(frozen=True)
 class Group:
@@ -14,6 +16,7 @@ class Group:
     paths: list[str]
     # listed path -> the file's other names under the roots (hard links), for the files that have any
     hard_links: dict[str, list[str]] = field(default_factory=dict)
+    stats: tuple[Stat, ...] = ()       # each path's stat record as hashed, in paths' order (for acting on it)
 
     @property
     def count(self) -> int:
@@ -67,6 +70,17 @@ class Interruption:
 
 
 @dataclass(frozen=True)
+class ActionMarks:
+    """What --action planned (a dry run) or did, as the report shows it: per path the kept copy and the
+    operation, and the space freed."""
+    title: str                     # e.g. "--action hardlink, dry run"
+    label: str                     # "the plan would free" / "freed"
+    bytes: int
+    marks: dict[str, str]          # path (a listed file or another name of it) -> what happens to it
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything the exports and the HTML page show; built once per run (cli)."""
     roots: list[str]
@@ -80,3 +94,4 @@ class Report:
     duration_seconds: float | None = None
     all_files: list[ListedFile] | None = None             # with --report-all-files
     interruption: Interruption | None = None              # when finished is False
+    actions: ActionMarks | None = None                    # with --action

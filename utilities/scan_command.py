@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 
 import tqdm
 
-from . import config, database, exports, hosts, pipeline, progress, readers, walk, workers
+from . import act_command, config, database, exports, hosts, pipeline, progress, readers, walk, workers
 from .atomic import check_writable
 from .catalog import Catalog
 from .errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, ConfigError, Terminated
@@ -27,13 +27,15 @@ def run(args: argparse.Namespace) -> int:
     progress.set_quiet(args.quiet)
     tqdm.tqdm.monitor_interval = 0        # no monitor thread: worker processes are forked
     started = time.time()
+    if args.apply_plan or args.undo_move:
+        return _act_without_scan(args)
     roots = _check_roots(args.paths)
-    settings = config.resolve_database(args.db_url, args.config, args.where)
     _check_outputs(args)
-    catalog = Catalog(settings.url, create_folder=not settings.named_by_user, host=_host(args))
+    catalog = open_catalog(args)
+    actions = None
     try:
-        catalog.initialize()
-        log.info("database: %s (from %s), host %s", catalog.masked_url, settings.source, catalog.host)
+        if args.action and args.apply:
+            act_command.clean_leftovers(roots, sys.stderr)
         opts = _scan_options(args, roots, pipeline.Writers.choose(args.processes, catalog.dialect),
                              skip=catalog.own_files())
         runner: AbstractContextManager[workers.Runner] = \
@@ -41,13 +43,15 @@ def run(args: argparse.Namespace) -> int:
         with runner as hashers:
             result = pipeline.run_scan(opts, catalog, hashers)
         pipeline.record_end(catalog, result)
+        if args.action and result.finished:
+            actions = act_command.act(args, catalog, roots, result.groups, args.algorithm)
         all_files = _all_files(catalog, roots) if args.report_all_files and not args.skip_html else None
     finally:
         catalog.close()
     report = Report(roots=list(roots), algorithm=args.algorithm, finished=result.finished, summary=result.summary,
                     groups=result.groups, unreadable=result.errors.items, generated_at=time.time(),
                     database=catalog.masked_url, duration_seconds=round(time.time() - started, 3),
-                    all_files=all_files, interruption=result.interruption())
+                    all_files=all_files, interruption=result.interruption(), actions=actions)
     written = _write_outputs(args, report)
     if not args.quiet:
         _print_summary(result, report, written, catalog.host)
@@ -75,6 +79,29 @@ def _check_outputs(args: argparse.Namespace) -> None:
         except OSError as e:
             raise ConfigError(f"{option} {path}: {e.filename}: {e.strerror}" if e.filename != path
                                      else f"{option} {path}: {e.strerror}") from None
+
+
+def open_catalog(args: argparse.Namespace) -> Catalog:
+    """Returns the catalog the arguments name (--db-url, the environment, the config file), ready: its
+    schema upgraded if need be, for the host of --host, the config, or the machine."""
+    settings = config.resolve_database(args.db_url, args.config, args.where)
+    catalog = Catalog(settings.url, create_folder=not settings.named_by_user, host=_host(args))
+    try:
+        catalog.initialize()
+    except BaseException:
+        catalog.close()
+        raise
+    log.info("database: %s (from %s), host %s", catalog.masked_url, settings.source, catalog.host)
+    return catalog
+
+
+def _act_without_scan(args: argparse.Namespace) -> int:
+    """--apply-plan PATH or --undo-move ID|all: no scan, the catalog for the journal and its rows."""
+    catalog = open_catalog(args)
+    try:
+        return act_command.apply_plan_file(args, catalog) if args.apply_plan else act_command.undo(args, catalog)
+    finally:
+        catalog.close()
 
 
 def _host(args: argparse.Namespace) -> str:

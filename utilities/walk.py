@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
+from .dedupe.leftovers import PREFIX as TEMP_PREFIX
 from .errors import describe_os_error
 from .records import Stat
 
@@ -135,6 +136,8 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Ite
                     errors.add(top, describe_os_error(e))
                     break
                 path = entry.path
+                if entry.name.startswith(TEMP_PREFIX):             # a temporary of an apply: never a file of ours
+                    continue
                 try:
                     if entry.is_file(follow_symlinks=False):        # the common case first, inlined
                         st = entry.stat(follow_symlinks=False)

@@ -181,36 +181,60 @@ class _Run:
             # Ctrl-C and SIGTERM wait until this batch's changes and their journal entries are made
             # (milliseconds; held per batch rather than per change: two system calls fewer a file)
             with _signals_held():
-                for (f, ops, fd), diff in zip(opened, diffs, strict=True):
-                    for op in ops:
-                        self.one(s, f, op, fd, diff)
+                ready = [(f, op, fd, jid) for (f, ops, fd), diff in zip(opened, diffs, strict=True) for op in ops
+                         if (jid := self.prepare(s, f, op, fd, diff))]
+                self.journal.flush()      # the "started" entries are stored before any change is made
+                for f, op, fd, jid in ready:
+                    self.one(s, f, op, fd, jid)
+                self.journal.flush()
 
-    def one(self, s: _GroupState, f: PlanFile, op: Operation, fd: int, diff: int | None) -> None:
+    def checked(self, s: _GroupState, f: PlanFile, op: Operation, fd: int) -> tuple[os.stat_result, os.stat_result]:
+        """Returns the fstat of op's file and of its kept copy after checking both are as the plan (or our
+        own earlier changes) left them; raises Skip, and marks the group broken if a kept copy changed."""
         g = s.group
         if s.broken:
-            return self.skip(g, [op], s.broken)
-        if self.protect is not None and any(map(self.protect, f.names)):
-            return self.skip(g, [op], "protected (--protect)")
-        if diff is not None:
-            return self.skip(g, [op], f"its content differs from the kept copy {shell_quote(g.kept[0])} "
-                                      f"at byte {diff:,}")
-        kfd = s.kept[op.kept][0]
+            raise Skip(s.broken)
         kst = None
         for p in dict.fromkeys((g.kept[0], op.kept)):
             try:
                 kst = check_fd(s.kept[p][0], self.expect(s.named[p]))
             except Skip as e:
                 s.broken = f"the kept copy {shell_quote(p)}: {e}; the rest of the group is left as is"
-                return self.skip(g, [op], s.broken)
+                raise Skip(s.broken) from None
         assert kst is not None            # the stat of op.kept, checked last
+        vst = check_fd(fd, self.expect(f))
+        problem = replace.precheck(op.action, vst, kst)
+        if problem:
+            raise Skip(problem)
+        return vst, kst
+
+    def prepare(self, s: _GroupState, f: PlanFile, op: Operation, fd: int, diff: int | None) -> int:
+        """Checks op; records it as skipped and returns 0, or records it as started and returns its entry."""
+        g = s.group
+        if self.protect is not None and any(map(self.protect, f.names)):
+            self.skip(g, [op], "protected (--protect)")
+            return 0
+        if diff is not None:
+            self.skip(g, [op], f"its content differs from the kept copy {shell_quote(g.kept[0])} at byte {diff:,}")
+            return 0
         try:
-            vst = check_fd(fd, self.expect(f))
-            problem = replace.precheck(op.action, vst, kst)
-            if problem:
-                raise Skip(problem)
+            self.checked(s, f, op, fd)
         except Skip as e:
-            return self.skip(g, [op], str(e))
-        jid = self.journal.record(self.entry(g, op, "started"))
+            self.skip(g, [op], str(e))
+            return 0
+        return self.journal.record(self.entry(g, op, "started"))
+
+    def one(self, s: _GroupState, f: PlanFile, op: Operation, fd: int, jid: int) -> None:
+        """Makes the change of op, recorded as started, once both files are checked again (an earlier change
+        of this batch may have moved their ctime, or something else may have touched them)."""
+        g = s.group
+        kfd = s.kept[op.kept][0]
+        try:
+            vst, kst = self.checked(s, f, op, fd)
+        except Skip as e:
+            self.journal.settle(jid, "skipped", str(e))
+            self.result.results.append(OpResult(op, "skipped", str(e), 0, jid))
+            return None
         try:
             moved = self.act(s, f, op, fd, vst, kfd, kst)
         except Skip as e:

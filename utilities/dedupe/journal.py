@@ -2,8 +2,10 @@
 dedupe_actions implements Journal; MemoryJournal is for tests and for runs without a catalog.
 
 Each operation that changes something is recorded before it starts (outcome "started") and settled
-after it ("done" or "failed"), so that after a kill -9 the journal shows the one operation that may
-be half-way, and a move's record says where the file went even then. Skips are recorded once.
+after it ("done" or "failed"), so that after a kill -9 the journal shows the operations that may be
+half-way (at most one batch of them), and a move's record says where the file went even then. Skips
+are recorded once. A journal may keep entries until flush(): apply flushes a batch's "started" entries
+before its first change, and their outcomes after its last.
 """
 from __future__ import annotations
 
@@ -43,6 +45,11 @@ class Journal(Protocol):
         """Sets the outcome of an entry recorded as "started"."""
         ...
 
+    def flush(self) -> None:
+        """Stores what was recorded and settled since the last flush. apply flushes the "started" entries
+        of a batch before making its changes, and their outcomes after."""
+        ...
+
 
 class MemoryJournal:
     """A Journal in a list."""
@@ -61,6 +68,9 @@ class MemoryJournal:
         self.entries[entry_id - 1] = JournalEntry(e.action, e.path, e.kept, e.size, e.digest, e.algorithm, outcome,
                                                   reason, e.moved_to, moved if moved is not None else e.moved,
                                                   e.at, e.id)
+
+    def flush(self) -> None:
+        pass
 
     def get(self, entry_id: int) -> JournalEntry:
         return self.entries[entry_id - 1]

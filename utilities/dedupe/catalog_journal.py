@@ -1,0 +1,148 @@
+"""The journal in the catalog (table dedupe_actions), and the catalog rows brought up to date after an apply
+so that the next scan reads nothing again."""
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from ..catalog import Catalog
+from ..database import PATH_PREFIX_CHARS, DedupeAction, FileHash, path_prefix
+from ..paths import db_path, from_db_path
+from ..records import Stat
+from .journal import JournalEntry, Outcome
+
+
+class CatalogJournal:
+    """A journal.Journal over dedupe_actions. Entries wait in memory until flush(), which stores them in one
+    transaction (apply flushes a batch's "started" entries before its changes, their outcomes after): two
+    commits a batch rather than two an operation. On PostgreSQL these commits do not wait for the server's
+    disk (synchronous_commit off): a kill -9 of dupFinder loses nothing committed; a crash of the server
+    itself could lose the last few entries."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self.run = secrets.token_hex(16)
+        self._seq = 0
+        self._new: dict[int, dict[str, Any]] = {}        # seq -> row not yet stored
+        self._settled: dict[int, dict[str, Any]] = {}    # seq -> outcome of a stored row
+
+    def record(self, entry: JournalEntry) -> int:
+        self._seq += 1
+        self._new[self._seq] = {
+            "run": self.run, "seq": self._seq, "host": self._catalog.host, "at": entry.at or time.time(),
+            "action": entry.action, "path": db_path(entry.path), "kept": db_path(entry.kept), "size": entry.size,
+            "digest": entry.digest, "algorithm": entry.algorithm, "outcome": entry.outcome, "reason": entry.reason,
+            "moved_to": db_path(entry.moved_to) if entry.moved_to else None, **_moved(entry.moved)}
+        return self._seq
+
+    def settle(self, entry_id: int, outcome: Outcome, reason: str = "", moved: Stat | None = None) -> None:
+        change = {"outcome": outcome, "reason": reason, **(_moved(moved) if moved is not None else {})}
+        if entry_id in self._new:
+            self._new[entry_id].update(change)
+        else:
+            self._settled.setdefault(entry_id, {}).update(change)
+
+    def flush(self) -> None:
+        if not self._new and not self._settled:
+            return
+        new, settled = list(self._new.values()), self._settled
+        self._new, self._settled = {}, {}
+
+        def store(s: Session) -> None:
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(text("SET LOCAL synchronous_commit = off"))
+            if new:
+                s.execute(insert(DedupeAction), new)
+            for seq, change in settled.items():
+                s.execute(update(DedupeAction).where(DedupeAction.run == self.run, DedupeAction.seq == seq)
+                          .values(**change))
+        self._catalog.transaction(store)
+
+    def ids(self) -> dict[int, int]:
+        """Returns the entry numbers of this run mapped to their journal ids (what --undo-move takes)."""
+        with self._catalog.session() as s:
+            rows = s.execute(select(DedupeAction.seq, DedupeAction.id).where(DedupeAction.run == self.run))
+            return {seq: entry_id for seq, entry_id in rows}
+
+
+_MOVED = ("moved_size", "moved_mtime_ns", "moved_ctime_ns", "moved_device", "moved_inode")
+
+
+def _moved(st: Stat | None) -> dict[str, int | None]:
+    """The columns of a moved file's stat record (all NULL without one)."""
+    return dict(zip(_MOVED, st if st is not None else (None,) * len(_MOVED), strict=True))
+
+
+def moves_to_undo(catalog: Catalog, which: str) -> list[JournalEntry]:
+    """Returns the journal's moves of this host that --undo-move ID|all names and that were not undone yet;
+    an ID that is no such move gives an empty list."""
+    query = select(DedupeAction).where(DedupeAction.host == catalog.host, DedupeAction.action == "move",
+                                       DedupeAction.outcome.in_(("done", "started")),
+                                       DedupeAction.undone_at.is_(None))
+    if which != "all":
+        query = query.where(DedupeAction.id == int(which))
+    with catalog.session() as s:
+        return [_entry(a) for a in s.scalars(query.order_by(DedupeAction.id))]
+
+
+def _entry(a: DedupeAction) -> JournalEntry:
+    moved = None
+    if a.moved_inode is not None and a.moved_size is not None and a.moved_mtime_ns is not None \
+            and a.moved_ctime_ns is not None and a.moved_device is not None:
+        moved = Stat(a.moved_size, a.moved_mtime_ns, a.moved_ctime_ns, a.moved_device, a.moved_inode)
+    outcome: Outcome = "done" if a.outcome == "done" else "started"
+    return JournalEntry(a.action, from_db_path(a.path), from_db_path(a.kept), a.size, a.digest, a.algorithm, outcome,
+                        a.reason, from_db_path(a.moved_to) if a.moved_to else None, moved, a.at, a.id)
+
+
+def mark_undone(catalog: Catalog, ids: list[int]) -> None:
+    """Records that the moves of these journal ids were put back."""
+    if ids:
+        now = time.time()
+        catalog.transaction(lambda s: s.execute(update(DedupeAction).where(DedupeAction.id.in_(ids))
+                                                .values(undone_at=now)))
+
+
+def update_catalog(catalog: Catalog, stats: Mapping[str, Stat | None], batch: int = 1000) -> None:
+    """Brings host's catalog rows of the paths an apply changed up to date: a path that names the same bytes
+    under a new stat record (a link, a clone, a file that lost a name) keeps its hashes with the new record;
+    a path gone (deleted, moved, now a symbolic link) loses its row."""
+    host = catalog.host
+    gone = sorted(p for p, st in stats.items() if st is None)
+    changed = sorted((p, st) for p, st in stats.items() if st is not None)
+
+    def store(s: Session) -> None:
+        postgres = s.get_bind().dialect.name == "postgresql"
+        for chunk in _chunks(gone, batch):
+            keys = [db_path(p) for p in chunk]
+            cond = (FileHash.host == host) & FileHash.absolute_path.in_(keys)
+            if postgres:     # on the index, which holds the prefixes (database._under)
+                cond &= path_prefix(FileHash.absolute_path).in_(sorted({k[:PATH_PREFIX_CHARS] for k in keys}))
+            s.execute(delete(FileHash).where(cond), execution_options={"synchronize_session": False})
+        if changed:
+            table = cast(Table, FileHash.__table__)
+            where = (table.c.host == host) & (table.c.absolute_path == bindparam("key"))
+            if postgres:
+                where &= path_prefix(table.c.absolute_path) == bindparam("prefix")
+            stmt = update(table).where(where).values(
+                file_size=bindparam("size"), mtime_ns=bindparam("mtime"), ctime_ns=bindparam("ctime"),
+                device=bindparam("dev"), inode=bindparam("ino"), modified_time=bindparam("mtime_s"))
+            for chunk in _chunks(changed, batch):
+                rows = []
+                for p, st in chunk:
+                    key = db_path(p)
+                    rows.append({"key": key, "prefix": key[:PATH_PREFIX_CHARS], "size": st.size,
+                                 "mtime": st.mtime_ns, "ctime": st.ctime_ns, "dev": st.device, "ino": st.inode,
+                                 "mtime_s": st.mtime_ns / 1e9})
+                s.connection().execute(stmt, rows)
+    catalog.transaction(store)
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
