@@ -72,8 +72,7 @@ def act(args: argparse.Namespace, catalog: Catalog, roots: Sequence[str], groups
     if args.plan:
         write_plan(args.plan, plan)
     if not args.apply:
-        if not args.quiet:
-            _print(dry_run_lines(plan), out)
+        _print(dry_run_lines(plan), out)      # the plan is what a dry run is for: printed even with -q
         return marks_of_plan(plan, args.action)
     result = _apply(plan, catalog, protect, out, args.quiet)
     return marks_of_result(plan, args.action, result)
@@ -130,8 +129,8 @@ def _apply(plan: Plan, catalog: Catalog, protect: PathMatcher | None, out: TextI
             journal.flush()             # whatever happened, the journal keeps what was done
     update_catalog(catalog, result.stats)
     lines = list(apply_lines(result))
-    if quiet:
-        lines = [ln for ln in lines if ln.startswith(("skipped:", "failed:"))]
+    if quiet:           # -q: what went wrong, and the totals
+        lines = [ln for ln in lines if ln.startswith(("skipped:", "failed:", "# applied:", "# interrupted:"))]
     _print(lines, out)
     moved = [r.journal_id for r in result.results if r.outcome == "done" and r.op.action == "move"]
     if moved and not quiet:
