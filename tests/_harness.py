@@ -1,7 +1,7 @@
-"""Runs main.py or main_mul.py (argv[1]) for the tests, with two timing knobs and nothing else changed:
+"""Runs main.py or main_mul.py (argv[1]) for the tests, with two knobs and nothing else changed:
 
-- $DUPFINDER_TEST_START_AT (epoch seconds): sleep until then after the imports, so that several
-  scanners start at the same moment;
+- $DUPFINDER_TEST_BARRIER ("FOLDER:N"): after the imports, leave a mark in FOLDER and wait until N marks
+  are there, so that N scanners start at the same moment however long each took to start (60 s at most);
 - $DUPFINDER_TEST_FULL_DELAY (seconds): delay each full hash. Page-cached files hash at GB/s, too fast
   for a test to interrupt the full-hash stage at a chosen moment; the delay only stretches time, the
   product's code paths are the real ones (workers are forked, so they inherit the wrapper)."""
@@ -12,28 +12,38 @@ import runpy
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from utilities import cli, hashing, workers  # noqa: E402,F401  (the slow imports, before any barrier)
+from utilities import cli, hashing, workers  # noqa: E402,F401  (the slow imports, before the barrier)
 
 _DELAY = float(os.environ.get("DUPFINDER_TEST_FULL_DELAY", "0"))
-_full_digest = getattr(hashing, "full_digest", None)
+_full_digest = hashing.full_digest
 
 
-def _slow_full_digest(*args, **kwargs):
+def _slow_full_digest(*args: Any, **kwargs: Any) -> Any:
     time.sleep(_DELAY)
     return _full_digest(*args, **kwargs)
 
 
-if _DELAY and _full_digest is not None:
+def _barrier(spec: str) -> None:
+    folder, n = spec.rsplit(":", 1)
+    Path(folder, f"ready-{os.getpid()}").touch()
+    deadline = time.monotonic() + 60
+    while (ready := len(os.listdir(folder))) < int(n):
+        if time.monotonic() > deadline:    # the scanners would not run together: the test must not pass
+            sys.exit(f"harness: only {ready} of {n} scanners were ready within 60 s")
+        time.sleep(0.005)
+
+
+if _DELAY:
     hashing.full_digest = _slow_full_digest
 
 if __name__ == "__main__":
-    start_at = float(os.environ.get("DUPFINDER_TEST_START_AT", "0"))
-    if start_at:
-        time.sleep(max(0.0, start_at - time.time()))
+    if os.environ.get("DUPFINDER_TEST_BARRIER"):
+        _barrier(os.environ["DUPFINDER_TEST_BARRIER"])
     script = sys.argv[1]
     sys.argv = sys.argv[1:]
     runpy.run_path(str(ROOT / script), run_name="__main__")

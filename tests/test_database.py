@@ -75,9 +75,8 @@ def test_upsert_batch_edges(sessions):
     with sessions.begin() as s:
         assert db.upsert_files(s, [], 1000) == 0
         assert db.upsert_files(s, [row("/one")], 1) == 1
-    with pytest.raises(ValueError, match="at least 1"):
-        with sessions.begin() as s:
-            db.upsert_files(s, [row("/x")], 0)
+    with pytest.raises(ValueError, match="at least 1"), sessions.begin() as s:
+        db.upsert_files(s, [row("/x")], 0)
     # 15 columns x 40,000 rows is far past SQLite's 32,766 bound parameters per statement.
     many = [row(f"/big/{i:06d}", size=i % 97) for i in range(40_000)]
     with sessions.begin() as s:
@@ -177,5 +176,5 @@ def test_old_schema_is_reported_not_silently_used(tmp_path):
     cat = Catalog(f"sqlite:///{tmp_path / 'old.db'}")
     with cat.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE file_hashes (id INTEGER PRIMARY KEY, absolute_path TEXT UNIQUE)")
-    with pytest.raises(DatabaseError, match="lacks columns .*older dupFinder"):
+    with pytest.raises(DatabaseError, match=r"lacks columns .*older dupFinder"):
         cat.initialize()
