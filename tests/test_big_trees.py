@@ -97,6 +97,7 @@ def test_a_thousand_levels_deep(db_url, tmp_path):
             os.rmdir(d)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_ten_thousand_files_in_one_directory(db_url, tmp_path):
     """-b 1000 (the default) rather than scan()'s 3-row batches: 3,333 commits would time the database, not

@@ -11,6 +11,8 @@ from _db import assert_sqlite_intact, catalog_rows, drop_tables, scans
 from _run import kill_tree, run_cli, start_cli
 from _trees import age, blob, groups, oracle, read_json, write
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scanner-processes")]   # see test_interruptions
+
 
 @pytest.fixture(scope="module")
 def shared_tree(tmp_path_factory) -> Path:
@@ -78,7 +80,6 @@ def _serial(commands: list[tuple], url: str, tmp_path: Path) -> list[dict]:
     return reports
 
 
-@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.timeout(240)
 def test_four_concurrent_scanners_on_postgres_equal_one_serial_scan(shared_tree, pg_url, tmp_path):
@@ -101,7 +102,6 @@ def test_four_concurrent_scanners_on_postgres_equal_one_serial_scan(shared_tree,
         assert conc["summary"] == ser["summary"]
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_two_concurrent_scanners_on_one_sqlite_file(shared_tree, tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"

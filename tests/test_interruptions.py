@@ -18,7 +18,9 @@ from _run import alive, assert_clean_failure, children, kill_tree, run_cli, star
 from _trees import age, blob, groups, oracle, read_json, write
 from sqlalchemy.engine import make_url
 
-pytestmark = pytest.mark.slow
+# One xdist worker runs the scanner-process tests one after another (with test_concurrent_scanners): they
+# time signals against a running scan, and share the module's 400 MB tree.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scanner-processes")]
 
 MiB = 2**20
 FULL_DELAY = "0.03"       # seconds per full hash in the harness: ~200 files / 2 workers -> ~3 s of full hashing

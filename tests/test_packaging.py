@@ -22,6 +22,7 @@ from utilities import __version__
 # build would leave build/ and *.egg-info in the checkout).
 NOT_SOURCE = shutil.ignore_patterns(".git", ".hypothesis", ".mypy_cache", ".ruff_cache", ".pytest_cache",
                                     ".benchmarks", "__pycache__", "*.egg-info", "build", "outputs", ".venv")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("venv")]   # one worker builds the environment once
 OFFLINE = ("NewConnectionError", "Temporary failure in name resolution", "No matching distribution found")
 
 
@@ -74,7 +75,6 @@ def user_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_installed_commands_scan_into_the_user_data_folder(installed, user_env, tmp_path):
     package = next((installed.parent / "lib").glob("python3*/site-packages/dupfinder"))
@@ -127,7 +127,6 @@ def test_installed_commands_scan_into_the_user_data_folder(installed, user_env, 
             assert re.sub(r"\s+", "", str(path)) in text, (path, proc.stdout)
 
 
-@pytest.mark.slow
 def test_installed_command_reads_the_config_of_the_user_config_folder(installed, user_env, tmp_path):
     catalog = tmp_path / "elsewhere" / "catalog.db"
     write(tmp_path / "xdg-config" / "dupfinder" / "config.json",
