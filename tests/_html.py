@@ -5,6 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
+from utilities import html_generator
 from utilities.report import Group, ListedFile, Report, Summary
 
 
@@ -20,6 +21,16 @@ def as_report(data: dict[str, Any]) -> Report:
         generated_at=data.get("generated_at", 0.0), database=data.get("database", ""),
         duration_seconds=data.get("duration_seconds"),
         all_files=None if all_files is None else [ListedFile(f["path"], f["size"], f["hash"]) for f in all_files])
+
+
+def render_report(data: dict[str, Any], **kw: Any) -> str:
+    """html_generator.render_report of as_report(data)."""
+    return html_generator.render_report(as_report(data), **kw)
+
+
+def write_report(path: Any, data: dict[str, Any], **kw: Any) -> None:
+    """html_generator.write_report of as_report(data)."""
+    html_generator.write_report(path, as_report(data), **kw)
 
 
 class Doc(HTMLParser):

@@ -11,21 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from _html import Doc, as_report
+from _html import Doc, render_report, write_report
 from _trees import ROOT
 
 from utilities import html_generator as hg
 from utilities.atomic import write_atomically
 from utilities.html_generator import ALL_FILES_LIMIT
-
-
-def render_report(rep: dict, **kw) -> str:
-    return hg.render_report(as_report(rep), **kw)
-
-
-def write_report(path, rep: dict, **kw) -> None:
-    hg.write_report(path, as_report(rep), **kw)
-
 
 EVIL_IMG = "/data/in/<img src=x onerror=alert(1)>.txt"
 EVIL_SCRIPT = "/data/in/</script><script>alert(2)</script>.txt"

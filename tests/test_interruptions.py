@@ -207,9 +207,11 @@ def test_backends_terminated_repeatedly_mid_scan(big_tree, big_reference, pg_url
         kill_tree(proc)
     assert sum(killed) > 0
     print(f"exit {proc.returncode} after {sum(killed)} terminated sessions; stderr: {err.strip()!r}")
-    assert proc.returncode in (0, 1), err
-    assert "Traceback" not in err, err
-    if proc.returncode == 1:
-        assert_clean_failure(subprocess.CompletedProcess(proc.args, 1, out, err))
-        assert "server" in err or "connection" in err, err
+    # Which of the two outcomes comes depends on timing; each has its exact contract:
+    if proc.returncode == 0:          # got through: a finished scan, and with -q nothing on stderr
+        assert err.strip() == "" and out == "", err
+        assert scans(pg_url)[-1].status == "finished"
+    else:                             # stopped: exit 1 and one line saying what went wrong
+        msg = assert_clean_failure(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        assert "server" in msg or "connection" in msg, msg
     check_rerun(big_tree, pg_url, big_reference, tmp_path)

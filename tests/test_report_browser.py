@@ -13,8 +13,11 @@ import os
 from pathlib import Path
 
 import pytest
+from _html import write_report
 from _run import IN_CI
 from _trees import ROOT
+
+from utilities.units import human_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]   # one worker starts Chromium once
 
@@ -37,15 +40,6 @@ except ImportError as e:       # pragma: no cover - depends on the machine
     _unavailable(f"playwright is not installed ({e})")
 if not os.access(CHROMIUM, os.X_OK):
     _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-
-from _html import as_report  # noqa: E402
-
-from utilities import html_generator  # noqa: E402
-from utilities.units import human_bytes  # noqa: E402
-
-
-def write_report(path, rep: dict) -> None:
-    html_generator.write_report(path, as_report(rep))
 
 EVIL = "/home/u/Downloads/<img src=x onerror=alert(1)>.jpg"
 MiB = 2**20
