@@ -21,7 +21,7 @@ from utilities import __version__
 # What a checkout holds that is not for the package: left out of the copy that pip builds from (an in-tree
 # build would leave build/ and *.egg-info in the checkout).
 NOT_SOURCE = shutil.ignore_patterns(".git", ".hypothesis", ".mypy_cache", ".ruff_cache", ".pytest_cache",
-                                    ".benchmarks", "__pycache__", "*.egg-info", "build", "outputs", ".venv")
+                                    ".benchmarks", "__pycache__", "*.egg-info", "build", "outputs", ".venv", "results")
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("venv")]   # one worker builds the environment once
 OFFLINE = ("NewConnectionError", "Temporary failure in name resolution", "No matching distribution found")
 
