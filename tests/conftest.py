@@ -2,6 +2,7 @@
 the in-process command line, and the Hypothesis profiles."""
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,3 +56,15 @@ def cli(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_
     work = tmp_path / "cwd"
     work.mkdir()
     return InProcess(capfd, monkeypatch, work)
+
+
+@pytest.fixture
+def skipped(caplog: pytest.LogCaptureFixture):
+    """skipped() -> {path: reason} of the files the scan skipped, from its SKIPPED lines (logged at INFO by
+    the parent process, whichever process hashed; -q does not hide them from this capture)."""
+    caplog.set_level(logging.INFO, logger="utilities.walk")
+
+    def read() -> dict[str, str]:
+        return {r.args[0]: r.args[1] for r in caplog.records
+                if isinstance(r.args, tuple) and r.getMessage().startswith("SKIPPED: ")}
+    return read

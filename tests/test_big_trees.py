@@ -16,6 +16,7 @@ from _run import ENTRIES, run_cli, scan, sqlite_url
 from _trees import blob, groups, oracle, read_json, write
 
 import main_mul
+from utilities.catalog import PG_MAX_PATH_BYTES
 
 
 def _random_name(rng: random.Random, n: int) -> str:
@@ -48,9 +49,10 @@ def _mkdirs_beyond_path_max(base: Path, rng: random.Random, total: int) -> list[
 
 @pytest.mark.timeout(60)
 @ENTRIES
-def test_paths_near_and_beyond_path_max(entry, db_url, tmp_path):
-    """Paths of ~3,000 bytes (incompressible names) must be scanned; beyond PATH_MAX (4,096) they cannot be,
-    and count as errors. Either way the scan goes on: the files at the top still group."""
+def test_paths_near_and_beyond_path_max(entry, db_url, tmp_path, skipped):
+    """Paths of ~3,000 bytes (incompressible names) must be scanned (on PostgreSQL, which cannot index a
+    key that long, they are skipped as errors); beyond PATH_MAX (4,096) they cannot be, and count as
+    errors. Either way the scan goes on: the files at the top still group."""
     rng = random.Random(6)
     root = tmp_path / "long"
     write(root / "top-1.bin", blob(1, 999))
@@ -66,12 +68,19 @@ def test_paths_near_and_beyond_path_max(entry, db_url, tmp_path):
     report = scan(entry, [root], db_url, tmp_path)
     got = groups(report)
     assert [str(root / "top-1.bin"), str(root / "top-2.bin")] in got
+    # beyond PATH_MAX: the first directory whose path is too long is skipped, and nothing below it is seen
+    too_deep = {p: why for p, why in skipped().items() if p.startswith(str(far) + "/")}
+    assert list(too_deep.values()) == ["OSError: File name too long"], too_deep.values()
+    assert len(os.fsencode(next(iter(too_deep)))) > 4096 - 201
     near_pair = [str(near_dir / "dup-1.bin"), str(near_dir / "dup-2.bin")]
     if db_url.startswith("sqlite"):
         assert near_pair in got, "a 3,000-byte path (well below PATH_MAX) was not scanned"
-        assert report["summary"]["errors"] >= 1        # what lies beyond PATH_MAX is counted, not fatal
-    else:   # PostgreSQL cannot index a key that long: the two files may be skipped, but counted
-        assert near_pair in got or report["summary"]["errors"] >= 3
+        assert report["summary"]["errors"] == 1 and len(skipped()) == 1
+    else:   # PostgreSQL cannot index a key that long: the two files are skipped, and counted
+        assert near_pair not in got
+        assert {p: skipped()[p] for p in near_pair} == \
+            dict.fromkeys(near_pair, f"path too long for the catalog (over {PG_MAX_PATH_BYTES} bytes)")
+        assert report["summary"]["errors"] == 3 and len(skipped()) == 3
     again = scan(entry, [root], db_url, tmp_path)
     assert groups(again) == got
 

@@ -3,7 +3,6 @@ between the walk and the read or while being read. Such a file is skipped with i
 errors, never grouped and never recorded with a hash, and the rescan sees it as it is now."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -35,18 +34,6 @@ def trio(tmp_path: Path) -> Path:
     write(root / "other" / "y.bin", blob(3, 777))
     age(root)
     return root
-
-
-@pytest.fixture
-def skipped(caplog: pytest.LogCaptureFixture):
-    """skipped() -> {path: reason} of the files the scan skipped, from its SKIPPED lines (logged at INFO by
-    the parent process, whichever process hashed; -q does not hide them from this capture)."""
-    caplog.set_level(logging.INFO, logger="utilities.walk")
-
-    def read() -> dict[str, str]:
-        return {r.args[0]: r.args[1] for r in caplog.records
-                if isinstance(r.args, tuple) and r.getMessage().startswith("SKIPPED: ")}
-    return read
 
 
 def stored_hash(url: str, path: Path) -> str | None:
