@@ -61,9 +61,10 @@ def _logging_as_in_a_process() -> Iterator[None]:
 
 
 class InProcess:
-    """cli(script, *args, env=...) runs main.py's or main_mul.py's main() in this process, from tmp_path as
-    the working directory, and returns a CompletedProcess: the exit code main() returned, and what the
-    run wrote to stdout and stderr (file descriptors 1 and 2, so forked workers' output is in it too)."""
+    """cli(script, *args, env=...) runs main.py's or main_mul.py's main() in this process, from an empty
+    folder of the test's as the working directory, and returns a CompletedProcess: the exit code main()
+    returned, and what the run wrote to stdout and stderr (file descriptors 1 and 2, so forked workers'
+    output is in it too)."""
 
     def __init__(self, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cwd: Path) -> None:
         self._capfd, self._monkeypatch, self._cwd = capfd, monkeypatch, cwd

@@ -60,8 +60,9 @@ def cli(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_
 
 @pytest.fixture
 def skipped(caplog: pytest.LogCaptureFixture):
-    """skipped() -> {path: reason} of the files the scan skipped, from its SKIPPED lines (logged at INFO by
-    the parent process, whichever process hashed; -q does not hide them from this capture)."""
+    """skipped() -> {path: reason} of the files that runs through _run.scan() skipped, from their SKIPPED lines
+    (logged at INFO by the parent process, whichever process hashed; -q does not hide them from this
+    capture). Runs through the cli fixture log to their stderr instead."""
     caplog.set_level(logging.INFO, logger="utilities.walk")
 
     def read() -> dict[str, str]:
