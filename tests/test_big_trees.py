@@ -85,6 +85,7 @@ def test_paths_near_and_beyond_path_max(entry, db_url, tmp_path, skipped):
     assert groups(again) == got
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_thousand_levels_deep(db_url, tmp_path):
     root = tmp_path / "deep"

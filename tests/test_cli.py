@@ -45,6 +45,7 @@ def run_on_tty(args: list[str], cwd: Path) -> tuple[int, str]:
     return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
 
 
+@pytest.mark.slow   # three runs on a pseudo-terminal, each a new interpreter
 def test_progress_bars_on_a_terminal_only(small_tree, tmp_path):
     db = f"sqlite:///{tmp_path / 'c.db'}"
     code, shown = run_on_tty([str(small_tree), "--db-url", db, "--skip-html"], tmp_path)

@@ -71,6 +71,7 @@ def test_upsert_is_idempotent(sessions):
     assert stored["/d/f3"] == (3, f"{3:032x}", f"{3:032x}", 1000, "f3")
 
 
+@pytest.mark.slow   # 40,000 rows
 def test_upsert_batch_edges(sessions):
     with sessions.begin() as s:
         assert db.upsert_files(s, [], 1000) == 0

@@ -25,6 +25,7 @@ def cli_scan(script: str, root: Path, tmp_path: Path, *extra) -> dict:
     return read_json(out)
 
 
+@pytest.mark.slow   # three scans, each a new interpreter
 @SCRIPTS
 def test_fifo_socket_and_devices_in_the_tree_never_block(script, tmp_path):
     root = tmp_path / "special"
