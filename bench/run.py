@@ -29,6 +29,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -277,6 +278,9 @@ walk(sys.argv[1])
 """
 
 
+READ_ALL_8 = 'find "$1" -type f -print0 | xargs -0 -P 8 -n 64 cat >/dev/null'
+
+
 def floor_tools() -> list[Tool]:
     return [
         Tool("floor: metadata walk (find -printf)", "floor",
@@ -286,6 +290,9 @@ def floor_tools() -> list[Tool]:
              lambda d, c: [sys.executable, "-c", PY_WALK, d], cmd="python: recursive os.scandir, stat every file"),
         Tool("floor: read every byte (find, xargs cat)", "floor",
              lambda d, c: ["sh", "-c", READ_ALL, "sh", d], cmd="find DIR -type f -print0 | xargs -0 cat >/dev/null"),
+        Tool("floor: read every byte, 8 files at once", "floor",
+             lambda d, c: ["sh", "-c", READ_ALL_8, "sh", d],
+             cmd="find DIR -type f -print0 | xargs -0 -P 8 -n 64 cat >/dev/null"),
         Tool("floor: start Python, import SQLAlchemy ORM + tqdm", "floor",
              lambda d, c: [sys.executable, "-c", "import sqlalchemy.orm, tqdm"],
              cmd="python -c 'import sqlalchemy.orm, tqdm'"),
@@ -413,13 +420,35 @@ def run_child(argv: list[str], stdout: str, cwd: str | None, timeout: float) -> 
     return wall, rss, rc, tail
 
 
-def run_tool(tool: Tool, corpus_dir: str, truth: set, tmp: str, dbs: Databases, timeout: float) -> Result:
+DROP_CACHES = "/proc/sys/vm/drop_caches"
+
+
+def drop_caches() -> None:
+    """Empties the page cache (and dentries and inodes), after writing dirty pages out: a cold start."""
+    os.sync()
+    with open(DROP_CACHES, "w") as f:
+        f.write("3\n")
+
+
+def can_drop_caches() -> str | None:
+    """None when this process may drop the page cache, else why not."""
+    if os.geteuid() != 0:
+        return f"dropping the page cache needs root (writing 3 to {DROP_CACHES}); run as root or without --cold"
+    if not os.access(DROP_CACHES, os.W_OK):
+        return f"{DROP_CACHES} is not writable here (a container without that privilege?)"
+    return None
+
+
+def run_tool(tool: Tool, corpus_dir: str, truth: set, tmp: str, dbs: Databases, timeout: float,
+             cold: bool = False) -> Result:
     ctx = RunCtx(workdir=tempfile.mkdtemp(prefix="run_", dir=tmp), stdout="")
     ctx.stdout = os.path.join(ctx.workdir, "stdout")
     try:
         if tool.kind == "dupfinder":
             ctx.files["db_url"] = dbs.url(tool.script, tool.backend, fresh=not tool.rescan)
         argv = tool.argv(corpus_dir, ctx)
+        if cold:
+            drop_caches()       # the catalog and Python's own files go cold too, as after a reboot
         wall, rss, rc, err = run_child(argv, ctx.stdout, tool.cwd or ctx.workdir, timeout)
         if rc != 0:
             return Result(wall, rss, rc, False if tool.parse else None, f"exit {rc}: {err}")
@@ -534,12 +563,17 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
     results: dict[str, list[Result]] = {t.name: [] for t in tools}
     warm: dict[str, Result] = {}
 
+    if args.only:
+        units = [[t for t in u if re.search(args.only, t.name)] for u in units]
+        units = [u for u in units if u]
+    tools = [t for u in units for t in u]
+    results = {t.name: [] for t in tools}
     for rnd in range(args.runs + 1):
         label = "warm-up" if rnd == 0 else f"run {rnd}/{args.runs}"
         order = units[rnd % len(units):] + units[:rnd % len(units)] if rnd else units
         for unit in order:
             for t in unit:
-                r = run_tool(t, corpus_dir, truth, tmp, dbs, args.timeout)
+                r = run_tool(t, corpus_dir, truth, tmp, dbs, args.timeout, cold=args.cold)
                 (results[t.name].append(r) if rnd else warm.__setitem__(t.name, r))
                 flag = "" if r.ok is None else (" ok" if r.ok else f" WRONG ({r.detail})")
                 if r.rc:
@@ -556,7 +590,7 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
         hashes.append((name, statistics.median(speeds)))
 
     def med(name):
-        ok_runs = [r.wall for r in results[name] if r.rc == 0]
+        ok_runs = [r.wall for r in results.get(name, ()) if r.rc == 0]
         return statistics.median(ok_runs) if ok_runs else None
 
     peer_meds = [(med(t.name), t.name) for t in peers if med(t.name) is not None]
@@ -593,14 +627,15 @@ def bench_corpus(preset: str, args, peers: list[Tool], dupf: list[Tool], floors:
     out = [f"## {preset}: {files:,} regular files, {nbytes / 1e6:,.0f} MB (each inode once), "
            f"{len(truth):,} true groups",
            "",
-           f"{args.runs} run(s) after one warm-up, round-robin; fastest peer: "
+           f"{args.runs} run(s) after one warm-up, round-robin, "
+           f"{'page cache dropped before every run (cold)' if args.cold else 'page cache warm'}; fastest peer: "
            f"{fastest[1] + f' ({fastest[0]:.2f} s)' if fastest else 'none'}. "
            f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.2f}' for x in load_start)}, "
            f"at end {', '.join(f'{x:.2f}' for x in os.getloadavg())} (other work shares this machine).",
            "", head, sep]
-    out += [row(t) for t in peers + dupf]
+    out += [row(t) for t in peers + dupf if t.name in results]
     out += ["", "Floors:", "", head, sep]
-    out += [row(t) for t in floors]
+    out += [row(t) for t in floors if t.name in results]
     if hashes:
         out += ["", f"Single-core hash speed, Python, 1 MiB readinto() of a {args.hash_file_mib} MiB scratch "
                     f"file in the page cache, median of {max(1, args.runs)}:", "",
@@ -622,7 +657,12 @@ def main() -> None:
     ap.add_argument("--hash-file-mib", type=int, default=256, help="size of the hash-floor scratch file (MiB)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds before one run is killed")
     ap.add_argument("--out", help="markdown report (default bench/results/bench-DATE.md)")
+    ap.add_argument("--cold", action="store_true",
+                    help="drop the page cache before every run (sync; echo 3 > /proc/sys/vm/drop_caches; root)")
+    ap.add_argument("--only", metavar="REGEX", help="run only the tools whose name matches (e.g. 'jdupes|main_mul')")
     args = ap.parse_args()
+    if args.cold and (why := can_drop_caches()):
+        ap.error(f"--cold: {why}")
     if args.quick:
         args.corpus, args.runs = "small", 1
     presets = PRESETS if args.corpus == "all" else [c.strip() for c in args.corpus.split(",") if c.strip()]

@@ -51,6 +51,8 @@ from utilities.database import Base, FileHash, batched, file_row, upsert_files  
 from utilities.paths import db_path  # noqa: E402
 from utilities.records import Hashes, Stat  # noqa: E402
 
+HOST = "bench"          # the host every benchmark row belongs to
+
 FORMS = {
     "a": "(a) upsert_files, executemany",
     "b": "(b) .values(batch), one statement per batch",
@@ -80,9 +82,9 @@ def make_rows(n: int, seed: int = 1) -> list[dict[str, Any]]:
 
 
 def prepared(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What upsert_files does to a batch before sending it: one row per path, stored paths, path order."""
+    """What upsert_files does to a batch before sending it: one row per path, the host, stored paths, path order."""
     unique = {r["absolute_path"]: r for r in batch}
-    return [{**unique[p], "absolute_path": db_path(p), "filename": db_path(unique[p]["filename"])}
+    return [{**unique[p], "host": HOST, "absolute_path": db_path(p), "filename": db_path(unique[p]["filename"])}
             for p in sorted(unique)]
 
 
@@ -98,7 +100,7 @@ def upsert_stmt(dialect: str):
 def form_a(engine: Engine, rows: list[dict[str, Any]], batch_size: int) -> None:
     with Session(engine) as s:
         for batch in batched(rows, batch_size):
-            upsert_files(s, batch, batch_size)
+            upsert_files(s, batch, batch_size, host=HOST)
             s.commit()
 
 
@@ -114,7 +116,8 @@ def form_c(engine: Engine, rows: list[dict[str, Any]], batch_size: int) -> None:
     with Session(engine) as s:
         for batch in batched(rows, batch_size):
             for r in prepared(batch):
-                existing = s.scalar(select(FileHash).where(FileHash.absolute_path == r["absolute_path"]))
+                existing = s.scalar(select(FileHash).where(FileHash.host == HOST,
+                                                           FileHash.absolute_path == r["absolute_path"]))
                 if existing is None:
                     s.add(FileHash(**r))
                 else:
@@ -127,7 +130,7 @@ def raw_sql(engine: Engine) -> str:
     """The upsert compiled for the DBAPI: named parameters (:name for sqlite3, %(name)s for psycopg2)."""
     stmt = upsert_stmt(engine.dialect.name)
     dialect = sqlite.dialect(paramstyle="named") if engine.dialect.name == "sqlite" else postgresql.psycopg2.dialect()
-    keys = list(file_row("/k", Stat(0, 0, 0, 0, 0), scanned_at=0.0))
+    keys = [*file_row("/k", Stat(0, 0, 0, 0, 0), scanned_at=0.0), "host"]
     return str(stmt.compile(dialect=dialect, column_keys=keys))
 
 
@@ -171,7 +174,7 @@ RUNNERS: dict[str, Callable[[Engine, list[dict[str, Any]], int], None]] = {
 @contextlib.contextmanager
 def sqlite_engine() -> Iterator[Catalog]:
     with tempfile.TemporaryDirectory(prefix="dupfinder_upsert_") as d:
-        catalog = Catalog(f"sqlite:///{d}/bench.db")
+        catalog = Catalog(f"sqlite:///{d}/bench.db", host=HOST)
         try:
             yield catalog
         finally:
@@ -185,7 +188,7 @@ def pg_engine(maint_url: str) -> Iterator[Catalog]:
                                      connect_args={"connect_timeout": 5})
     with maint.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
-    catalog = Catalog(make_url(maint_url).set(database=name))
+    catalog = Catalog(make_url(maint_url).set(database=name), host=HOST)
     try:
         yield catalog
     finally:
@@ -210,6 +213,8 @@ def pg_reachable(maint_url: str) -> str | None:
 def fresh_table(catalog: Catalog) -> None:
     engine = catalog.engine
     Base.metadata.drop_all(engine)
+    with engine.begin() as c:          # the schema's revision goes too: initialize() makes it all again
+        c.execute(text("DROP TABLE IF EXISTS alembic_version"))
     catalog.initialize()
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:

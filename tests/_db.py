@@ -57,9 +57,11 @@ def scratch_database() -> Iterator[str]:
 
 
 def drop_tables(url: str) -> None:
-    """Empties a catalog of dupFinder's tables."""
+    """Empties a catalog of dupFinder's tables and its schema revision."""
     engine = create_engine(url)
     Base.metadata.drop_all(engine)
+    with engine.begin() as conn:     # the schema's revision goes with the tables (utilities/schema.py)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
 
 

@@ -2,9 +2,10 @@
 
 - $DUPFINDER_TEST_BARRIER ("FOLDER:N"): after the imports, leave a mark in FOLDER and wait until N marks
   are there, so that N scanners start at the same moment however long each took to start (60 s at most);
-- $DUPFINDER_TEST_FULL_DELAY (seconds): delay each full hash. Page-cached files hash at GB/s, too fast
-  for a test to interrupt the full-hash stage at a chosen moment; the delay only stretches time, the
-  product's code paths are the real ones (workers are forked, so they inherit the wrapper)."""
+- $DUPFINDER_TEST_FULL_DELAY, $DUPFINDER_TEST_PARTIAL_DELAY (seconds): delay each full or partial hash.
+  Page-cached files hash at GB/s, too fast for a test to interrupt a stage at a chosen moment; the delay
+  only stretches time, the product's code paths are the real ones (workers are forked, so they inherit
+  the wrapper)."""
 from __future__ import annotations
 
 import os
@@ -40,6 +41,18 @@ def _barrier(spec: str) -> None:
 
 if _DELAY:
     hashing.full_digest = _slow_full_digest
+
+_PARTIAL_DELAY = float(os.environ.get("DUPFINDER_TEST_PARTIAL_DELAY", "0"))
+_partial_digest = hashing.partial_digest
+
+
+def _slow_partial_digest(*args: Any, **kwargs: Any) -> Any:
+    time.sleep(_PARTIAL_DELAY)
+    return _partial_digest(*args, **kwargs)
+
+
+if _PARTIAL_DELAY:
+    hashing.partial_digest = _slow_partial_digest
 
 if __name__ == "__main__":
     if os.environ.get("DUPFINDER_TEST_BARRIER"):

@@ -13,14 +13,18 @@ def as_report(data: dict[str, Any]) -> Report:
     """A report.Report from a dict shaped like the JSON export (plus the page's extras: database,
     duration_seconds, error_paths, all_files)."""
     all_files = data.get("all_files")
+    groups = [Group(g["size"], g["hash"], list(g["files"]), dict(g.get("hard_links", {})))
+              for g in data.get("groups", [])]
+    summary = dict(data["summary"])
+    summary.setdefault("redundant_files", sum(g.count - 1 for g in groups))
     return Report(
         roots=list(data.get("roots", [])), algorithm=data.get("algorithm", ""), finished=data.get("finished", True),
-        summary=Summary(**data["summary"]),
-        groups=[Group(g["size"], g["hash"], list(g["files"])) for g in data.get("groups", [])],
+        summary=Summary(**summary), groups=groups,
         unreadable=[(e["path"], e["error"]) for e in data.get("error_paths", [])],
         generated_at=data.get("generated_at", 0.0), database=data.get("database", ""),
         duration_seconds=data.get("duration_seconds"),
-        all_files=None if all_files is None else [ListedFile(f["path"], f["size"], f["hash"]) for f in all_files])
+        all_files=None if all_files is None else [ListedFile(f["path"], f["size"], f["hash"]) for f in all_files],
+        interruption=data.get("interruption"))
 
 
 def render_report(data: dict[str, Any], **kw: Any) -> str:

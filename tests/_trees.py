@@ -9,8 +9,6 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from utilities.paths import display_path
-
 ROOT = Path(__file__).resolve().parent.parent     # the checkout: main.py, main_mul.py, utilities/
 PAST = time.time() - 3600          # older than the racy window: a rescan may trust stored hashes
 
@@ -50,7 +48,7 @@ def read_json(path: Path | str) -> dict:
 def oracle(roots: Iterable[Path | str], hard_links: bool = False, include_empty: bool = False) -> list[list[str]]:
     """Brute force: every regular non-symlink file under roots, grouped by its bytes. Without hard_links one
     path per inode (the first in path order) and a group needs two inodes; with it every path counts.
-    Paths as the JSON export shows them (display_path)."""
+    Paths as the JSON export (version 2) writes them: os.fsdecode'd, undecodable bytes as surrogates."""
     paths: set[str] = set()
     stack = [os.path.abspath(r) for r in roots]
     while stack:                                    # iterative: os.walk recurses (1,000-level trees)
@@ -79,5 +77,5 @@ def oracle(roots: Iterable[Path | str], hard_links: bool = False, include_empty:
         else:
             g = sorted(min(ps) for ps in inodes.values())
         if len(g) > 1:
-            out.append(sorted(display_path(p) for p in g))
+            out.append(sorted(g))
     return sorted(out)

@@ -16,7 +16,6 @@ from _run import ENTRIES, run_cli, scan, sqlite_url
 from _trees import blob, groups, oracle, read_json, write
 
 import main_mul
-from utilities.catalog import PG_MAX_PATH_BYTES
 
 
 def _random_name(rng: random.Random, n: int) -> str:
@@ -50,9 +49,8 @@ def _mkdirs_beyond_path_max(base: Path, rng: random.Random, total: int) -> list[
 @pytest.mark.timeout(60)
 @ENTRIES
 def test_paths_near_and_beyond_path_max(entry, db_url, tmp_path, skipped):
-    """Paths of ~3,000 bytes (incompressible names) must be scanned (on PostgreSQL, which cannot index a
-    key that long, they are skipped as errors); beyond PATH_MAX (4,096) they cannot be, and count as
-    errors. Either way the scan goes on: the files at the top still group."""
+    """Paths of ~3,000 bytes (incompressible names) must be scanned, on both backends; beyond PATH_MAX (4,096)
+    they cannot be, and count as errors. Either way the scan goes on: the files at the top still group."""
     rng = random.Random(6)
     root = tmp_path / "long"
     write(root / "top-1.bin", blob(1, 999))
@@ -73,14 +71,8 @@ def test_paths_near_and_beyond_path_max(entry, db_url, tmp_path, skipped):
     assert list(too_deep.values()) == ["OSError: File name too long"], too_deep.values()
     assert len(os.fsencode(next(iter(too_deep)))) > 4096 - 201
     near_pair = [str(near_dir / "dup-1.bin"), str(near_dir / "dup-2.bin")]
-    if db_url.startswith("sqlite"):
-        assert near_pair in got, "a 3,000-byte path (well below PATH_MAX) was not scanned"
-        assert report["summary"]["errors"] == 1 and len(skipped()) == 1
-    else:   # PostgreSQL cannot index a key that long: the two files are skipped, and counted
-        assert near_pair not in got
-        assert {p: skipped()[p] for p in near_pair} == \
-            dict.fromkeys(near_pair, f"path too long for the catalog (over {PG_MAX_PATH_BYTES} bytes)")
-        assert report["summary"]["errors"] == 3 and len(skipped()) == 3
+    assert near_pair in got, "a 3,000-byte path (well below PATH_MAX) was not scanned"   # on both backends
+    assert report["summary"]["errors"] == 1 and len(skipped()) == 1
     again = scan(entry, [root], db_url, tmp_path)
     assert groups(again) == got
 

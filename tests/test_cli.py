@@ -64,13 +64,14 @@ def test_progress_bars_on_a_terminal_only(small_tree, tmp_path):
 def test_json_to_stdout_and_csv(cli, small_tree, tmp_path):
     db = f"sqlite:///{tmp_path / 'c.db'}"
     out = tmp_path / "deep" / "er" / "groups.csv"
+    out.parent.mkdir(parents=True)          # folders named by the user must exist (cli-contract.md)
     proc = cli("main_mul.py", small_tree, "--db-url", db, "--skip-html", "--json", "-", "--csv", out, "-p", "2")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["summary"]["duplicate_groups"] == 3 and report["summary"]["wasted_bytes"] == 3 * 200_000
     with open(out, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["group", "hash", "size", "path"] and len(rows) == 7
+    assert rows[0] == ["group", "hash", "size", "path", "hard_links"] and len(rows) == 7
     assert {r[3] for r in rows[1:]} == {p for g in report["groups"] for p in g["files"]}
     assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
     assert not list(out.parent.glob(".*tmp"))                    # no temporary file left behind

@@ -14,6 +14,8 @@ from utilities.catalog import SQLITE_BUSY_TIMEOUT_S, Catalog, DatabaseError
 from utilities.database import FileHash, ScanMetadata
 from utilities.records import Hashes, ScanCounts, Stat
 
+HOST = "tester"      # the host the rows of these tests belong to
+
 
 @pytest.fixture
 def catalog(db_url):
@@ -35,7 +37,7 @@ def row(path: str, size: int = 10, full: str | None = None, partial: str | None 
 
 
 def known(session, *roots: str) -> dict:
-    return {f.path: f for f in db.iter_known(session, roots)}
+    return {f.path: f for f in db.iter_known(session, roots, host=HOST)}
 
 
 def all_rows(sessions) -> dict[str, tuple]:
@@ -52,8 +54,9 @@ def test_schema_has_plan_columns_and_incremental_ones(catalog):
     assert {"id", "last_scan_timestamp", "status", "roots", "started_at", "finished_at"} <= \
            {c["name"] for c in insp.get_columns("scan_metadata")}
     indexed = {tuple(i["column_names"]) for i in insp.get_indexes("file_hashes")}
-    indexed |= {tuple(u["column_names"]) for u in insp.get_unique_constraints("file_hashes")}
-    assert ("file_size", "hash_value") in indexed and ("absolute_path",) in indexed
+    assert ("file_size", "hash_value") in indexed
+    # unique per (host, path): the path itself on SQLite, its prefix and md5 on PostgreSQL (test_schema_upgrade.py)
+    assert any(i["unique"] and i["column_names"][0] == "host" for i in insp.get_indexes("file_hashes"))
 
 
 def test_initialize_twice_is_harmless(catalog, sessions):
@@ -65,7 +68,7 @@ def test_upsert_is_idempotent(sessions):
     rows = [row(f"/d/f{i}", size=i, full=f"{i:032x}") for i in range(50)]
     for _ in range(2):
         with sessions.begin() as s:
-            assert db.upsert_files(s, rows, 7) == 50
+            assert db.upsert_files(s, rows, 7, host=HOST) == 50
     stored = all_rows(sessions)
     assert len(stored) == 50
     assert stored["/d/f3"] == (3, f"{3:032x}", f"{3:032x}", 1000, "f3")
@@ -74,29 +77,29 @@ def test_upsert_is_idempotent(sessions):
 @pytest.mark.slow   # 40,000 rows
 def test_upsert_batch_edges(sessions):
     with sessions.begin() as s:
-        assert db.upsert_files(s, [], 1000) == 0
-        assert db.upsert_files(s, [row("/one")], 1) == 1
+        assert db.upsert_files(s, [], 1000, host=HOST) == 0
+        assert db.upsert_files(s, [row("/one")], 1, host=HOST) == 1
     with pytest.raises(ValueError, match="at least 1"), sessions.begin() as s:
-        db.upsert_files(s, [row("/x")], 0)
+        db.upsert_files(s, [row("/x")], 0, host=HOST)
     # 15 columns x 40,000 rows is far past SQLite's 32,766 bound parameters per statement.
     many = [row(f"/big/{i:06d}", size=i % 97) for i in range(40_000)]
     with sessions.begin() as s:
-        assert db.upsert_files(s, many, 40_000) == 40_000
+        assert db.upsert_files(s, many, 40_000, host=HOST) == 40_000
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(FileHash)) == 40_001
 
 
 def test_repeated_path_in_one_batch_keeps_the_last(sessions):
     with sessions.begin() as s:
-        assert db.upsert_files(s, [row("/p", size=1), row("/p", size=2)], 10) == 1
+        assert db.upsert_files(s, [row("/p", size=1), row("/p", size=2)], 10, host=HOST) == 1
     assert all_rows(sessions)["/p"][0] == 2
 
 
 def test_new_stat_record_without_hash_keeps_a_hash_for_the_same_stat(sessions):
     with sessions.begin() as s:
-        db.upsert_files(s, [row("/same", full="aa" * 16), row("/changed", full="bb" * 16)])
+        db.upsert_files(s, [row("/same", full="aa" * 16), row("/changed", full="bb" * 16)], host=HOST)
     with sessions.begin() as s:   # e.g. a concurrent scanner that saw these files as new
-        db.upsert_files(s, [row("/same"), row("/changed", mtime_ns=2_000)])
+        db.upsert_files(s, [row("/same"), row("/changed", mtime_ns=2_000)], host=HOST)
     stored = all_rows(sessions)
     assert stored["/same"][1] == "aa" * 16           # same stat record: the hash still holds
     assert stored["/changed"][1] is None             # the file changed: its old hash must go
@@ -106,7 +109,7 @@ def test_new_stat_record_without_hash_keeps_a_hash_for_the_same_stat(sessions):
 def test_iter_known_reads_its_roots_and_nothing_beside_them(sessions):
     paths = ["/a/b", "/a/b/c", "/a/b/d/e", "/a/bc", "/a/b0", "/a/b.txt", "/a", "/z/y"]
     with sessions.begin() as s:
-        db.upsert_files(s, [row(p, full="ab" * 16) for p in paths])
+        db.upsert_files(s, [row(p, full="ab" * 16) for p in paths], host=HOST)
     with sessions() as s:
         assert sorted(known(s, "/a/b")) == ["/a/b", "/a/b/c", "/a/b/d/e"]
         assert sorted(known(s, "/a/b/")) == ["/a/b", "/a/b/c", "/a/b/d/e"]
@@ -120,7 +123,7 @@ def test_iter_known_reads_its_roots_and_nothing_beside_them(sessions):
 def test_non_utf8_and_backslash_names_round_trip(sessions):
     odd = os.fsdecode(b"/r/caf\xe9 \\x41\\\\.txt")   # Latin-1 byte plus literal backslashes
     with sessions.begin() as s:
-        db.upsert_files(s, [row(odd, full="cc" * 16), row("/r/plain", full="cc" * 16)])
+        db.upsert_files(s, [row(odd, full="cc" * 16), row("/r/plain", full="cc" * 16)], host=HOST)
     with sessions() as s:
         stored = known(s, "/r")
     assert sorted(stored) == sorted([odd, "/r/plain"]) and os.fsencode(odd) == b"/r/caf\xe9 \\x41\\\\.txt"
@@ -128,14 +131,14 @@ def test_non_utf8_and_backslash_names_round_trip(sessions):
 
 def test_delete_paths(sessions):
     with sessions.begin() as s:
-        db.upsert_files(s, [row(f"/v/{i}") for i in range(5)])
+        db.upsert_files(s, [row(f"/v/{i}") for i in range(5)], host=HOST)
     with sessions.begin() as s:
-        assert db.delete_paths(s, ["/v/1", "/v/3", "/v/missing"], batch_size=2) == 2
+        assert db.delete_paths(s, ["/v/1", "/v/3", "/v/missing"], batch_size=2, host=HOST) == 2
     assert sorted(all_rows(sessions)) == ["/v/0", "/v/2", "/v/4"]
 
 
 def test_scan_metadata_records_running_then_finished(catalog, sessions):
-    scan_id = catalog.transaction(lambda s: db.start_scan(s, ["/r"], "xxh128"))
+    scan_id = catalog.transaction(lambda s: db.start_scan(s, ["/r"], "xxh128", host=HOST))
     with sessions() as s:
         assert s.get(ScanMetadata, scan_id).status == "running"
     counts = ScanCounts(files_scanned=3, bytes_scanned=30, full_hashed=2, bytes_read=20)
@@ -165,7 +168,8 @@ def test_missing_database_hints_createdb(pg_scratch_url):
 
 
 def test_sqlite_connections_use_wal_and_busy_timeout(tmp_path):
-    cat = Catalog(f"sqlite:///{tmp_path / 'sub' / 'x.db'}")
+    cat = Catalog(f"sqlite:///{tmp_path / 'sub' / 'x.db'}", create_folder=True)
+    cat.initialize()                        # the configured default's folder is made; --db-url's must exist
     with cat.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1    # NORMAL

@@ -52,8 +52,9 @@ def big_reference(big_tree, tmp_path_factory) -> dict:
 
 
 def slow_scan(root: Path, url: str, *extra) -> subprocess.Popen:
-    return start_cli("tests/_harness.py", "main_mul.py", root, "-p", "2", "-b", "5", "--db-url", url, "--skip-html",
-                     "-q", *extra, env={"DUPFINDER_TEST_FULL_DELAY": FULL_DELAY})
+    # --io-depth 2: one file at a time per worker, so that FULL_DELAY stretches the stage as computed above
+    return start_cli("tests/_harness.py", "main_mul.py", root, "-p", "2", "-b", "5", "--io-depth", "2", "--db-url", url,
+                     "--skip-html", "-q", *extra, env={"DUPFINDER_TEST_FULL_DELAY": FULL_DELAY})
 
 
 def wait_until_hashing(proc: subprocess.Popen, url: str, at_least: int = 10) -> None:

@@ -72,9 +72,9 @@ def test_odd_names_in_json_csv_and_html(cli, odd_tree, tmp_path):
             "-r", out_html, "-q")
     assert p.returncode == 0, p.stderr
     report = read_json(out_json)                     # valid UTF-8 JSON whatever the names
-    assert {display_path(_fs(n)) for n in ODD_NAMES} <= _json_names(report)
+    assert {_fs(n) for n in ODD_NAMES} <= _json_names(report)
     with open(out_csv, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["group", "hash", "size", "path"]
-    assert sorted(r[3] for r in rows[1:]) == sorted(p for g in report["groups"] for p in g["files"])
+    assert rows[0] == ["group", "hash", "size", "path", "hard_links"]
+    assert sorted(r[3] for r in rows[1:]) == sorted(display_path(p) for g in report["groups"] for p in g["files"])
     assert out_html.read_text(encoding="utf-8")

@@ -15,6 +15,7 @@ from _trees import read_json, write
 from sqlalchemy.engine import make_url
 
 from utilities import exports
+from utilities.paths import display_path
 
 HOSTILE = ["<img src=x onerror=alert(1)>.txt", "=cmd|'x'!A0.csv", "+1.txt", "-2.txt", "@x.txt", "\tTAB.txt",
            "a,b\"c\r\nd.txt", "<!--.txt", "]]>.txt", "\u2028.txt"]
@@ -80,8 +81,8 @@ def test_csv_quotes_per_rfc_4180_and_neutralizes_formulas(cli, hostile_tree, tmp
     with open(out_csv, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f, strict=True))
     report = read_json(out_json)
-    assert rows[0] == ["group", "hash", "size", "path"]
-    assert [r[3] for r in rows[1:]] == [p for g in report["groups"] for p in g["files"]]
+    assert rows[0] == ["group", "hash", "size", "path", "hard_links"]
+    assert [r[3] for r in rows[1:]] == [display_path(p) for g in report["groups"] for p in g["files"]]
     assert len(rows) - 1 == len(HOSTILE) + len(HOSTILE_PATHS)
     for r in rows[1:]:
         assert not r[3].startswith(("=", "+", "-", "@", "\t", "\r")), r

@@ -159,7 +159,7 @@ def test_header_figures(open_report, report_files):
     assert s.page.locator(".banner").count() == 0
     s.page.click("#errors summary")
     assert s.page.is_visible("text=PermissionError: [Errno 13] Permission denied")
-    assert s.summary() == expected(rep, lambda g: True) + f" ({rep['summary']['duplicate_files']:,} files)"
+    assert s.summary() == expected(rep, lambda g: True) + f" ({rep['summary']['duplicate_files']:,} files)."
     s.assert_clean()
 
 
@@ -167,7 +167,8 @@ def test_interrupted_banner_is_prominent(open_report):
     s = open_report("interrupted")
     banner = s.page.locator(".banner")
     assert banner.is_visible()
-    assert "This scan was interrupted; the groups cover only what was hashed" in banner.text_content()
+    assert "This scan was interrupted." in banner.text_content()
+    assert "The groups cover only what was compared" in banner.text_content()
     box = banner.bounding_box()
     assert box["y"] < 5 and box["width"] > 1000          # at the very top, across the page
     s.assert_clean()
@@ -183,13 +184,16 @@ def test_filters_change_the_count(open_report, report_files):
     s.page.fill("#f-text", "")
     s.wait_summary(every)
 
-    s.page.fill("#f-min", "10M")
-    s.wait_summary(expected(rep, lambda g: g["size"] >= 10 * MiB))
+    s.page.fill("#f-min", "10M")                       # the command line's units: M = 1,000,000 bytes
+    s.wait_summary(expected(rep, lambda g: g["size"] >= 10 * 10**6))
     s.page.fill("#f-max", "11.5m")
-    s.wait_summary(expected(rep, lambda g: 10 * MiB <= g["size"] <= 11.5 * MiB))
-    s.page.fill("#f-max", "twelve")                    # not a size: marked, and ignored
+    s.wait_summary(expected(rep, lambda g: 10 * 10**6 <= g["size"] <= 11.5 * 10**6))
+    s.page.fill("#f-min", "10MiB")                     # ...and MiB = 1,048,576 bytes
+    s.wait_summary(expected(rep, lambda g: 10 * MiB <= g["size"] <= 11.5 * 10**6))
+    s.page.fill("#f-max", "twelve")                    # not a size: marked, said, and ignored
     s.wait_summary(expected(rep, lambda g: g["size"] >= 10 * MiB))
     assert "invalid" in s.page.get_attribute("#f-max", "class")
+    assert "\u201ctwelve\u201d is not a size and is ignored" in s.summary()
     s.page.fill("#f-max", "")
     s.page.fill("#f-min", "")
     s.wait_summary(every)
@@ -360,3 +364,36 @@ def test_content_security_policy_is_in_force(open_report):
     assert all("Content Security Policy" in e for e in s.errors) and s.errors   # the refusal, logged
     s.errors.clear()
     s.assert_clean()
+
+
+def test_sizes_read_as_on_the_command_line_and_hard_links_shown(browser, tmp_path):
+    """Five pairs of 1,000,000-byte duplicates, as `--min-size 1M` would find them: typing 1M, 1MB or 1000K
+    keeps all five (they are 1,000,000 bytes), 1MiB keeps none; text that is no size is said to be ignored.
+    A listed file's other names (hard links) are shown under it."""
+    groups = [{"hash": f"{i:032x}", "size": 1_000_000, "count": 2, "wasted_bytes": 1_000_000,
+               "files": [f"/m/a{i}.bin", f"/m/b{i}.bin"]} for i in range(5)]
+    groups[0]["hard_links"] = {"/m/a0.bin": ["/m/z/a0-hardlink.bin"]}
+    rep = make_report(0)
+    rep["groups"] = groups
+    rep["summary"] = {**rep["summary"], "duplicate_groups": 5, "duplicate_files": 10, "wasted_bytes": 5_000_000}
+    page_file = tmp_path / "sizes.html"
+    write_report(page_file, rep)
+    s = Session(browser, page_file)
+    try:
+        for text, kept in (("1M", 5), ("1MB", 5), ("1000K", 5), ("1000000", 5), ("1000001", 0), ("1MiB", 0)):
+            s.page.fill("#f-min", text)
+            s.wait_summary(f"Showing {kept:,} of 5 groups")
+        for bad in ("1.5.2", "1 MiBs", "-3", "1e6"):
+            s.page.fill("#f-min", bad)
+            said = f"\u201c{bad}\u201d is not a size and is ignored"
+            s.page.wait_for_function("(t) => document.getElementById('summary').textContent.includes(t)", arg=said)
+            assert s.summary().startswith("Showing 5 of 5 groups")
+            assert "invalid" in s.page.get_attribute("#f-min", "class")
+        s.page.fill("#f-min", "")
+        links = s.page.locator(".group .links")
+        assert links.count() == 1
+        assert "also named (hard links)" in links.first.text_content()
+        assert "/m/z/a0-hardlink.bin" in links.first.text_content()
+        s.assert_clean()
+    finally:
+        s.context.close()

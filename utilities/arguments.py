@@ -7,18 +7,28 @@ from collections.abc import Callable, Sequence
 
 from . import __version__
 from .hashing import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_CHUNK
+from .hosts import check_host
 from .locations import URL_ENV, Locations
 from .units import parse_size
 
 MAX_PROCESSES = 256            # worker processes; each holds a read buffer and a database connection
 MAX_CHUNK = 2**30              # bytes of read buffer per process
 MAX_BATCH = 1_000_000          # rows per commit
+MAX_IO_DEPTH = 256             # files read at once
 
 
 def _size(text: str) -> int:
     """argparse type of a SIZE (units.parse_size): a usage error (exit 2) when it is not one."""
     try:
         return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def host_name(text: str) -> str:
+    """argparse type of --host NAME: a usage error (exit 2) when NAME cannot name a host (hosts.check_host)."""
+    try:
+        return check_host(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -54,6 +64,9 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
     p.add_argument("--version", action="version", version=f"%(prog)s (dupFinder) {__version__}")
     p.add_argument("--db-url", metavar="URL", help=f"SQLAlchemy URL, overrides the config (env {URL_ENV})")
     p.add_argument("--config", metavar="FILE", help="configuration file (default: see below)")
+    p.add_argument("--host", type=host_name, metavar="NAME",
+                   help="the name this machine's files are stored under in the catalog "
+                        "(default: \"host\" in the config, else the machine's host name)")
     p.add_argument("-a", "--algorithm", choices=sorted(ALGORITHMS), default=DEFAULT_ALGORITHM,
                    help=f"content hash (default {DEFAULT_ALGORITHM})")
     p.add_argument("-r", "--report", metavar="PATH", default=where.report, help=f"HTML report ({where.report})")
@@ -64,10 +77,15 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
     p.add_argument("--min-size", type=_size, default=1, metavar="SIZE", help="smallest file (default 1 byte)")
     p.add_argument("--max-size", type=_size, default=None, metavar="SIZE", help="largest file")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                   help="skip names or root-relative paths matching GLOB (repeatable)")
-    p.add_argument("--include-empty", action="store_true", help="report zero-byte files as a group")
+                   help="skip files and folders matching GLOB, gitignore-style: without '/' a name at any depth, "
+                        "with '/' a path relative to the root; '*' stays within one folder, '**' crosses "
+                        "folders; an absolute path under a root (repeatable)")
+    p.add_argument("--include-empty", action="store_true",
+                   help="report zero-byte files as a group (overrides --min-size for them)")
     p.add_argument("--hard-links", action="store_true", help="report paths sharing one inode as duplicates")
-    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links (loops detected)")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="follow symbolic links to folders and files (loops detected; a file reached by several "
+                        "paths is listed once, under its real path when that lies under a root)")
     p.add_argument("--one-file-system", action="store_true", help="stay on the file system of each root")
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
     p.add_argument("-v", "--verbose", action="count", default=0, help="stage lines and skipped files (-vv: debug)")
@@ -78,6 +96,8 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
     p.add_argument("-c", "--chunk-size", type=_bounded(_size, "--chunk-size", 4096, MAX_CHUNK),
                    default=DEFAULT_CHUNK,
                    metavar="SIZE", help="read buffer (default 4MiB)")
+    p.add_argument("--io-depth", type=_bounded(int, "--io-depth", 1, MAX_IO_DEPTH), default=None, metavar="N",
+                   help="files read at once (default: 1 on a spinning disk, else 8)")
     p.add_argument("-b", "--batch-size", type=_bounded(int, "--batch-size", 1, MAX_BATCH), default=1000, metavar="N",
                    help="rows per database commit (default 1000)")
     return p
@@ -88,7 +108,9 @@ def parse(argv: Sequence[str] | None, prog: str, where: Locations, parallel: boo
     contradictory options included."""
     p = build_parser(prog, where, parallel)
     args = p.parse_args(argv)
-    if args.max_size is not None and args.max_size < args.min_size:
+    # --include-empty --max-size 0 asks for the empty files only (cli-contract.md): not a contradiction
+    only_empty = args.include_empty and args.max_size == 0
+    if args.max_size is not None and args.max_size < args.min_size and not only_empty:
         p.error(f"--max-size ({args.max_size:,} bytes) is below --min-size ({args.min_size:,} bytes)")
     args.parallel = parallel
     args.processes = getattr(args, "processes", 1)

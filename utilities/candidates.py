@@ -15,6 +15,7 @@ class Candidates:
         self.aliases: dict[int, list[int]] = {}   # rep -> the other paths of its inode, when it has any
         self.rep_of: dict[int, int] = {}          # alias -> rep
         self.member = bytearray(len(files))       # 1 for every path of every candidate unit
+        self.linked_bytes = 0                     # bytes of the second and further names of hard-linked files
         self.size = size = files.size
         order = sorted((i for i in range(len(files)) if size[i] or include_empty), key=size.__getitem__)
         start = 0
@@ -31,6 +32,7 @@ class Candidates:
         by_inode: dict[tuple[int, int], list[int]] = {}
         for i in run:
             by_inode.setdefault((files.device[i], files.inode[i]), []).append(i)
+        self.linked_bytes += (len(run) - len(by_inode)) * files.size[run[0]]   # names of one file share a size
         if len(by_inode) < 2 and not hard_links:
             return                                  # all names of one file: nothing to compare
         for idx in by_inode.values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
 import sqlite3
 import time
@@ -11,14 +12,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, func, inspect, select
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import schema
 from .config import mask_url
-from .database import Base
-from .paths import db_path
+from .errors import DatabaseError
+from .hosts import machine_host
 
 log = logging.getLogger(__name__)
 
@@ -27,29 +29,26 @@ PG_CONNECT_TIMEOUT_S = 10       # seconds; a server that does not answer fails f
 PG_POOL_SIZE = 2                # connections per process (see make_engine)
 PG_MAX_OVERFLOW = 2
 RETRIES = 6                     # attempts of one transaction on deadlock / serialization failure
-# PostgreSQL's btree index entries hold at most 2704 bytes (a third of a page, less headers): a longer
-# path, once compression fails, cannot go into the unique index on absolute_path, and its INSERT fails
-# the whole scan. Such files are skipped and counted as errors instead (pipeline, walk stage).
-PG_MAX_PATH_BYTES = 2600
 RETRYABLE_SQLSTATES = {"40001", "40P01"}   # serialization_failure, deadlock_detected
-_ADVISORY_LOCK_KEY = 0x6475_7046_696E      # "dupFin": serializes schema creation between scanners
 
 T = TypeVar("T")
 _ENGINES: list[Engine] = []    # made in this process; a forked worker must drop them (forget_inherited)
 
 
-class DatabaseError(Exception):
-    """The database cannot be used; the message is one line with the masked URL and a hint."""
-
-
 class Catalog:
-    """The catalog database: made once by the CLI (once per worker process) and handed down.
+    """The catalog database as one host uses it: made once by the CLI (once per worker process) and handed
+    down. `host` names the machine whose rows this scanner reads, writes and deletes (hosts.py); by
+    default this machine's host name.
 
     Its methods raise DatabaseError, never SQLAlchemy's exceptions, so callers need no translation.
     """
 
-    def __init__(self, url: URL | str) -> None:
+    def __init__(self, url: URL | str, create_folder: bool = False, host: str | None = None) -> None:
+        """create_folder: an SQLite file's missing folder may be made (the configured default catalog);
+        a folder named by the user (--db-url) must exist (cli-contract.md)."""
         self._url = make_url(url) if isinstance(url, str) else url
+        self._create_folder = create_folder
+        self.host = host or machine_host()
         self.engine = make_engine(self._url)
         self._sessions = sessionmaker(self.engine)
 
@@ -66,10 +65,13 @@ class Catalog:
         """The URL with its password, for a worker process to open its own Catalog; never print it."""
         return self._url.render_as_string(hide_password=False)
 
-    @property
-    def max_path_bytes(self) -> int | None:
-        """The longest stored path, in UTF-8 bytes, the catalog can index; None if any will do."""
-        return PG_MAX_PATH_BYTES if self.dialect == "postgresql" else None
+    def own_files(self) -> frozenset[str]:
+        """The files an SQLite catalog keeps (the database and its journals): a scan of a tree that holds
+        them must not hash them, since the scan itself writes them."""
+        if self.dialect != "sqlite" or not self._url.database:
+            return frozenset()
+        db = os.path.abspath(self._url.database)
+        return frozenset({db, db + "-wal", db + "-shm", db + "-journal"})
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
@@ -102,41 +104,41 @@ class Catalog:
         raise AssertionError("unreachable")
 
     def initialize(self) -> None:
-        """Creates the schema if needed and checks the server answers; raises DatabaseError otherwise."""
-        with self.errors():
+        """Brings the schema to this program's revision if needed (an empty database gets it whole) and
+        checks the server answers; raises DatabaseError otherwise. A catalog already current costs one
+        query, and Alembic is not even imported."""
+        if self.dialect == "sqlite" and self._url.database:
+            folder = Path(self._url.database).parent
+            if self._create_folder:
+                folder.mkdir(parents=True, exist_ok=True)
+            elif not folder.is_dir():
+                raise DatabaseError(f"database {self.masked_url}: the folder {folder} does not exist "
+                                    "(create it first)")
+        with self.errors(), self._schema_errors():
+            if not schema.is_current(self.engine):
+                self.upgrade()
+
+    def upgrade(self) -> str | None:
+        """Upgrades the schema to HEAD (schema.upgrade); returns the revision it had."""
+        with self.errors(), self._schema_errors():
             for attempt in range(RETRIES):
                 started = time.monotonic()
                 try:
-                    with self.engine.begin() as conn:
-                        if self.dialect == "postgresql":
-                            # Four scanners starting at once would race in CREATE TABLE; one at a time instead.
-                            conn.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK_KEY)))
-                        Base.metadata.create_all(conn)
-                    break
+                    return schema.upgrade(self.engine, self.host)
                 except DBAPIError as e:
-                    # SQLite has no such lock: another process may create a table between check and create.
-                    racing = self.dialect == "sqlite" and (
-                        "already exists" in str(e) or is_retryable(e, time.monotonic() - started))
-                    if not racing or attempt == RETRIES - 1:
+                    # SQLite answers "database is locked" at once, without waiting, where waiting could
+                    # deadlock (e.g. a scanner whose snapshot went stale): start over.
+                    if not is_retryable(e, time.monotonic() - started) or attempt == RETRIES - 1:
                         raise
                     time.sleep(0.05 * (1 + random.random()))
-            self._check_schema()
+        raise AssertionError("unreachable")
 
-    def _check_schema(self) -> None:
-        """Tables made by an older dupFinder lack columns; create_all never alters, so say so plainly."""
-        insp = inspect(self.engine)
-        for table in Base.metadata.sorted_tables:
-            have = {c["name"] for c in insp.get_columns(table.name)}
-            missing = [c.name for c in table.columns if c.name not in have]
-            if missing:
-                raise DatabaseError(f"{self.masked_url}: table {table.name} lacks columns {', '.join(missing)} "
-                                    "(made by an older dupFinder); scan into a new database or drop the table")
-
-    def too_long(self, path: str) -> bool:
-        """True for a path the catalog cannot index (see PG_MAX_PATH_BYTES)."""
-        limit = self.max_path_bytes
-        # 4 bytes a character at most, stored: the exact length is worked out for long paths only
-        return limit is not None and 4 * len(path) > limit and len(db_path(path).encode("utf-8")) > limit
+    @contextlib.contextmanager
+    def _schema_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except schema.SchemaError as e:
+            raise DatabaseError(f"database {self.masked_url}: {e}") from e
 
     def close(self) -> None:
         """Closes the pooled connections (they are opened again when needed)."""
@@ -153,8 +155,6 @@ def make_engine(url: URL) -> Engine:
     while 50 per process would exhaust the server's default max_connections=100 with two scanners.
     """
     if url.get_backend_name() == "sqlite":
-        if url.database:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
@@ -207,6 +207,11 @@ def describe_error(e: BaseException, url: URL) -> str:
     elif "connection refused" in low or "could not connect" in low or "timeout expired" in low \
             or "could not translate host" in low:
         hint = "is the PostgreSQL server running and reachable?"
+    elif "row-level security" in low:
+        hint = ("this database role may not write this host's rows: check --host (or \"host\" in config.json) "
+                "against the table dupfinder_host_roles (sql/roles.sql)")
+    elif "permission denied" in low:
+        hint = "the database role lacks privileges on the catalog (sql/roles.sql grants them)"
     elif "database is locked" in low:
         hint = "database is busy: another process kept it locked too long; try again later"
     elif "unable to open database file" in low:

@@ -73,7 +73,7 @@ class RowWriter:
             self._commit(chunk)
 
     def _commit(self, rows: list[Row]) -> None:
-        self._catalog.transaction(lambda s: database.upsert_files(s, rows, self._batch_size))
+        self._catalog.transaction(lambda s: database.upsert_files(s, rows, self._batch_size, host=self._catalog.host))
 
     def _run(self) -> None:
         closed = False

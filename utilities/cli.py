@@ -1,37 +1,20 @@
-"""Command line: the parser both entry points share, and run(), the only code that prints or picks exit codes."""
+"""Command line: parse, then run a command; the only code that sets up logging and picks exit codes."""
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
-import stat
 import sys
-import time
 import traceback
 from collections.abc import Sequence
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager
 from typing import Any
 
-import tqdm
-
-from . import arguments, config, database, exports, locations, pipeline, progress, walk, workers
-from .catalog import Catalog, DatabaseError
-from .report import ListedFile, Report
-from .units import human_bytes
-
-log = logging.getLogger("dupfinder")
-
-EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C (commit what is done, then stop) but with exit code 143."""
+from . import arguments, locations
+from .errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, ConfigError, DatabaseError, Terminated
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
+    raise Terminated()
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -45,40 +28,29 @@ def _setup_logging(args: argparse.Namespace) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _check_roots(paths: list[str]) -> list[str]:
-    """Returns the normalized roots; raises ConfigError for a missing root or one that is not a file or dir."""
-    for p in paths:
-        try:
-            mode = os.stat(p).st_mode
-        except OSError as e:
-            raise config.ConfigError(f"{p}: {e.strerror or e}") from None
-        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-            raise config.ConfigError(f"{p}: not a directory or regular file")
-    return walk.normalize_roots(paths)
-
-
 def run(args: argparse.Namespace) -> int:
-    """Runs one scan for parsed arguments; returns the exit code (cli-contract.md)."""
+    """Runs the command for parsed arguments; returns the exit code (cli-contract.md)."""
     _setup_logging(args)
-    progress.set_quiet(args.quiet)
-    tqdm.tqdm.monitor_interval = 0        # no monitor thread: worker processes are forked
     old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return _run(args)
-    except _Terminated:
+        from . import scan_command  # SQLAlchemy and the pipeline load only once there is work
+        return scan_command.run(args)
+    except Terminated:
         _say("terminated: committed batches are kept; rerun to continue")
         return EXIT_SIGTERM
     except KeyboardInterrupt:
         _say("interrupted: committed batches are kept; rerun to continue")
         return EXIT_SIGINT
-    except (config.ConfigError, DatabaseError) as e:
+    except (ConfigError, DatabaseError) as e:
         return _fail(args, str(e))
-    except BrokenProcessPool:
-        return _fail(args, "a worker process died (killed, or out of memory); committed batches are kept, "
-                           "rerun to continue")
     except OSError as e:   # the report or an export could not be written
         return _fail(args, f"{getattr(e, 'filename', '') or ''}: {e.strerror or e}".lstrip(": "))
-    except Exception as e:   # a bug: still one line, the traceback with -v
+    except Exception as e:
+        from concurrent.futures.process import BrokenProcessPool
+        if isinstance(e, BrokenProcessPool):
+            return _fail(args, "a worker process died (killed, or out of memory); committed batches are kept, "
+                               "rerun to continue")
+        # a bug: still one line, the traceback with -v
         return _fail(args, f"internal error: {type(e).__name__}: {e} (rerun with -v for the traceback)")
     finally:
         signal.signal(signal.SIGTERM, old_term)
@@ -93,90 +65,6 @@ def _fail(args: argparse.Namespace, message: str) -> int:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _run(args: argparse.Namespace) -> int:
-    started = time.time()
-    roots = _check_roots(args.paths)
-    settings = config.resolve_database(args.db_url, args.config, args.where)
-    catalog = Catalog(settings.url)
-    try:
-        catalog.initialize()
-        log.info("database: %s (from %s)", catalog.masked_url, settings.source)
-        opts = _scan_options(args, roots, pipeline.Writers.choose(args.processes, catalog.dialect))
-        runner: AbstractContextManager[workers.Runner] = \
-            workers.process_pool(catalog, args.processes) if args.parallel else workers.in_process(catalog)
-        with runner as hashers:
-            result = pipeline.run_scan(opts, catalog, hashers)
-        pipeline.record_end(catalog, result)
-        all_files = _all_files(catalog, roots) if args.report_all_files and not args.skip_html else None
-    finally:
-        catalog.close()
-    report = Report(roots=list(roots), algorithm=args.algorithm, finished=result.finished, summary=result.summary,
-                    groups=result.groups, unreadable=result.errors.items, generated_at=time.time(),
-                    database=catalog.masked_url, duration_seconds=round(time.time() - started, 3),
-                    all_files=all_files)
-    written = _write_outputs(args, report)
-    if not args.quiet:
-        _print_summary(result, report, written)
-    if not result.finished:
-        term = isinstance(result.stopped_by, _Terminated)
-        _say(f"{'terminated' if term else 'interrupted'}: {result.counts.full_hashed} full hashes "
-             "were committed; rerun to continue where this scan stopped")
-        return EXIT_SIGTERM if term else EXIT_SIGINT
-    return EXIT_OK
-
-
-def _scan_options(args: argparse.Namespace, roots: list[str], writers: pipeline.Writers) -> pipeline.ScanOptions:
-    # --include-empty overrides --min-size for the empty files (cli-contract.md)
-    min_size = 0 if args.include_empty and args.min_size <= 1 else args.min_size
-    return pipeline.ScanOptions(
-        roots=tuple(roots), algorithm=args.algorithm, writers=writers, include_empty=args.include_empty,
-        hard_links=args.hard_links, batch_size=args.batch_size, chunk_size=args.chunk_size,
-        walk=walk.WalkOptions(min_size=min_size, max_size=args.max_size, exclude=tuple(args.exclude),
-                              follow_symlinks=args.follow_symlinks, one_file_system=args.one_file_system))
-
-
-def _all_files(catalog: Catalog, roots: list[str]) -> list[ListedFile]:
-    with catalog.session() as s:
-        out = [ListedFile(f.path, f.stat.size, f.hashes.full if f.hashes else None)
-               for f in database.iter_known(s, roots)]
-    out.sort(key=lambda f: f.path)
-    return out
-
-
-def _write_outputs(args: argparse.Namespace, report: Report) -> list[tuple[str, str]]:
-    """Writes the exports and the report; returns (what, where) for the summary."""
-    written = []
-    if args.json:
-        exports.write_json(args.json, report)
-        written.append(("JSON", "stdout" if args.json == "-" else os.path.abspath(args.json)))
-    if args.csv:
-        exports.write_csv(args.csv, report)
-        written.append(("CSV", "stdout" if args.csv == "-" else os.path.abspath(args.csv)))
-    if not args.skip_html:
-        from . import html_generator
-        html_generator.write_report(args.report, report)
-        written.append(("report", os.path.abspath(args.report)))
-    return written
-
-
-def _print_summary(result: pipeline.ScanResult, report: Report, written: list[tuple[str, str]]) -> None:
-    c, s = result.counts, report.summary
-    stages = ", ".join(f"{k} {v:.2f}s" for k, v in result.stage_seconds.items())
-    lines = [
-        f"files scanned:    {s.files_scanned:,} ({human_bytes(s.bytes_scanned)})",
-        f"candidates:       {c.candidates:,} same-size files; {c.partial_hashed:,} partial and "
-        f"{c.full_hashed:,} full hashes computed, {c.partial_reused:,} files reused from the catalog",
-        f"bytes read:       {human_bytes(c.bytes_read)}",
-        f"duplicate groups: {s.duplicate_groups:,} ({s.duplicate_files:,} files), "
-        f"wasted space {human_bytes(s.wasted_bytes)}",
-        f"errors:           {s.errors:,}" + (" (run with -v to list them; also in the report)" if s.errors else "")
-        + (f", {c.changed_during_scan:,} changed during the scan" if c.changed_during_scan else ""),
-        f"time:             {report.duration_seconds:.2f}s ({stages})",
-        f"database:         {report.database}",
-    ] + [f"{what + ':':<18}{where}" for what, where in written]
-    print("\n".join(lines), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None, prog: str, parallel: bool = False,

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from .errors import ConfigError
+from .hosts import check_host
 from .locations import URL_ENV, Locations, checkout
 
 PASSWORD_ENVS = ("DUPFINDER_DB_PASSWORD", "PGPASSWORD")
@@ -23,14 +25,11 @@ _REQUIRED = {"sqlite": ("path",), "postgresql": ("host", "database")}
 _DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg2"}
 
 
-class ConfigError(Exception):
-    """A configuration the scan cannot run with; the message names the file and the fix."""
-
-
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: URL          # full URL, password included: hand it to create_engine, never print it
     source: str       # where it came from: "--db-url", "$DUPFINDER_DB_URL" or the config file's path
+    named_by_user: bool = True   # --db-url or the environment: an SQLite file's folder must exist
 
     @property
     def masked(self) -> str:
@@ -72,13 +71,24 @@ def load_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be an object with a \"database\" key")
-    unknown = set(data) - {"database"}
+    unknown = set(data) - {"database", "host"}
     if unknown:
-        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (allowed: \"database\")")
+        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (allowed: \"database\", \"host\")")
     if "database" not in data:
         raise ConfigError(f"{path}: missing the \"database\" section")
     _check_database_section(path, data["database"])
+    if "host" in data:
+        _check_host(path, data["host"])
     return data
+
+
+def _check_host(path: Path, host: Any) -> None:
+    if not isinstance(host, str):
+        raise ConfigError(f"{path}: \"host\" must be a string, not {type(host).__name__} {host!r}")
+    try:
+        check_host(host)
+    except ValueError as e:
+        raise ConfigError(f"{path}: \"host\": {e}") from None
 
 
 def _check_database_section(path: Path, db: Any) -> None:
@@ -150,6 +160,17 @@ def parse_db_url(text: str, source: str) -> URL:
     return url
 
 
+def configured_host(config_path: str | None, where: Locations | None = None) -> str | None:
+    """Returns "host" of the config file dupFinder reads (--config, else the usual places), None when
+    there is no such file or it names no host. The file is read even when --db-url names the database:
+    the host is who this machine is in the catalog, so a broken file is an error here."""
+    path = find_config(config_path, where or checkout())
+    if path is None or (config_path is None and not path.exists()):
+        return None
+    host = load_config(path).get("host")
+    return host if isinstance(host, str) else None
+
+
 def resolve_database(db_url: str | None, config_path: str | None,
                      where: Locations | None = None) -> DatabaseSettings:
     """Returns the database to use: --db-url, then $DUPFINDER_DB_URL, then the config file, then (installed
@@ -162,6 +183,6 @@ def resolve_database(db_url: str | None, config_path: str | None,
         return DatabaseSettings(parse_db_url(env_url, f"${URL_ENV}"), f"${URL_ENV}")
     path = find_config(config_path, where)
     if path is None:
-        return DatabaseSettings(URL.create("sqlite", database=str(where.default_catalog)), "default")
+        return DatabaseSettings(URL.create("sqlite", database=str(where.default_catalog)), "default", False)
     data = load_config(path)
-    return DatabaseSettings(url_from_section(path, data["database"]), str(path))
+    return DatabaseSettings(url_from_section(path, data["database"]), str(path), False)

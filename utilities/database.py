@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    ColumnExpressionArgument,
     Float,
     Index,
     Integer,
@@ -19,12 +20,15 @@ from sqlalchemy import (
     and_,
     case,
     delete,
+    func,
+    literal_column,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.sql.expression import Grouping
 
 from .paths import db_path, from_db_path
 from .records import Hashes, ScanCounts, Stat, StoredFile
@@ -34,6 +38,13 @@ T = TypeVar("T")
 # Path key the range queries compare on: byte order on both backends (SQLite's default BINARY
 # collation; "C" on PostgreSQL, whose default linguistic collation would break prefix ranges).
 PathType = String().with_variant(String(collation="C"), "postgresql")
+HOST_CHARS = 255               # hosts.MAX_HOST_CHARS
+# PostgreSQL: characters of a path that its unique index holds. A btree entry holds at most 2704 bytes,
+# so a path of any length cannot be a key itself: the key is (host, the first 256 characters, the md5 of
+# a path longer than that, else ''), at most 255 * 4 + 256 * 4 + 33 bytes. The prefix keeps range reads
+# under a root on the index; the md5 tells apart long paths that share their first 256 characters, and
+# only those pay for it (an md5 on every key made the index 65% larger: 94 MB for 1M rows, not 57 MB).
+PATH_PREFIX_CHARS = 256
 
 
 class Base(DeclarativeBase):
@@ -45,8 +56,9 @@ class FileHash(Base):
     __tablename__ = "file_hashes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(HOST_CHARS))                # the machine the file is on (hosts.py)
     filename: Mapped[str] = mapped_column(PathType)
-    absolute_path: Mapped[str] = mapped_column(PathType, unique=True)   # the ON CONFLICT target
+    absolute_path: Mapped[str] = mapped_column(PathType)                 # unique per host: see the indexes
     hash_value: Mapped[str | None] = mapped_column(String(128))         # full-content hash, hex
     file_size: Mapped[int] = mapped_column(BigInteger)
     scan_date: Mapped[float] = mapped_column(Float)                     # when this row was last written
@@ -62,10 +74,11 @@ class FileHash(Base):
     partial_hash: Mapped[str | None] = mapped_column(String(128))
     hashed_at: Mapped[float | None] = mapped_column(Float)             # for the "racy mtime" rule
 
-    # Indexes cost time on every upsert, so only what the queries use: the unique path index (range
-    # reads under a root, ON CONFLICT) and (size, hash) for the duplicate GROUP BY and look-ups by size.
-    # No query looks up a hash alone (one more index cost 6% of a first scan of the large corpus), and
-    # partial hashes are grouped in memory, never in SQL.
+    # Indexes cost time on every upsert, so only what the queries use: the unique (host, path) index
+    # (ON CONFLICT, range reads under a root, rows by host; declared below the class, one per backend)
+    # and (size, hash) for the duplicate GROUP BY and look-ups by size, across all hosts. No query looks
+    # up a hash alone (one more index cost 6% of a first scan of the large corpus), and partial hashes
+    # are grouped in memory, never in SQL.
     __table_args__ = (Index("ix_file_hashes_size_hash", "file_size", "hash_value"),)
 
 
@@ -74,6 +87,7 @@ class ScanMetadata(Base):
     __tablename__ = "scan_metadata"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(HOST_CHARS))                # the machine that ran the scan
     last_scan_timestamp: Mapped[float | None] = mapped_column(Float)   # = finished_at, as in the plan
     started_at: Mapped[float] = mapped_column(Float)
     finished_at: Mapped[float | None] = mapped_column(Float)
@@ -89,25 +103,63 @@ class ScanMetadata(Base):
     errors: Mapped[int | None] = mapped_column(BigInteger)
 
 
+def path_prefix(path: ColumnExpressionArgument[str]) -> ColumnElement[str]:
+    """SQL: the first PATH_PREFIX_CHARS characters of path (PostgreSQL's left(); a constant, not a bound
+    parameter, so that the expression is the very one of the index)."""
+    return func.left(path, literal_column(str(PATH_PREFIX_CHARS)))
+
+
+def path_digest(path: ColumnExpressionArgument[str]) -> ColumnElement[str]:
+    """SQL: the md5 of a path longer than PATH_PREFIX_CHARS characters, '' for the others (whose prefix is
+    the whole path). In parentheses, as an index or ON CONFLICT expression must be."""
+    n: ColumnElement[int] = literal_column(str(PATH_PREFIX_CHARS))
+    return Grouping(case((func.length(path) > n, func.md5(path)), else_=literal_column("''")))
+
+
+# The unique key of a row, (host, path), per backend; the migrations make the same (a test compares them).
+# SQLite indexes keys of any length: the path itself.
+Index("ux_file_hashes_host_path", FileHash.host, path_prefix(FileHash.absolute_path),
+      path_digest(FileHash.absolute_path), unique=True).ddl_if(dialect="postgresql")
+Index("ux_file_hashes_host_path", FileHash.host, FileHash.absolute_path, unique=True).ddl_if(dialect="sqlite")
+
+
+def _conflict_target(dialect: str) -> list[Any]:
+    """The columns and expressions of the unique (host, path) index, for ON CONFLICT."""
+    if dialect == "postgresql":
+        return [FileHash.host, path_prefix(FileHash.absolute_path), path_digest(FileHash.absolute_path)]
+    return [FileHash.host, FileHash.absolute_path]
+
+
 # ------------------------------------------------------------------------------------------ reads
 _STORED_COLUMNS = (FileHash.absolute_path, FileHash.file_size, FileHash.mtime_ns, FileHash.ctime_ns,
                    FileHash.device, FileHash.inode, FileHash.algorithm, FileHash.partial_bytes,
                    FileHash.partial_hash, FileHash.hash_value, FileHash.hashed_at)
 
 
-def _under(root: str) -> ColumnElement[bool]:
-    """SQL condition for the rows at root or below it: a range on the unique path index."""
+def _under(root: str, host: str, dialect: str) -> ColumnElement[bool]:
+    """SQL condition for host's rows at root or below it: a range on the unique (host, path) index."""
+    path = FileHash.absolute_path
     key = db_path(root.rstrip("/"))
-    # '0' follows '/' in byte order, so [key + '/', key + '0') is exactly "starts with key/".
-    return or_(FileHash.absolute_path == key,
-               and_(FileHash.absolute_path >= key + "/", FileHash.absolute_path < key + "0"))
+    # '0' follows '/' in byte order, so [key, key + '0') holds key, everything under key/, and siblings
+    # such as key + '.txt' that the second condition leaves out.
+    end = key + "0"
+    cond = and_(FileHash.host == host, path >= key, path < end, or_(path == key, path >= key + "/"))
+    if dialect == "postgresql":
+        # The index holds the first PATH_PREFIX_CHARS characters only. A prefix of a string sorts no
+        # later than the string (byte order), so this range on the prefixes holds every row wanted and
+        # lets PostgreSQL find them on the index; the condition above then decides exactly.
+        prefix = path_prefix(path)
+        cond = and_(cond, prefix >= key[:PATH_PREFIX_CHARS], prefix <= end[:PATH_PREFIX_CHARS])
+    return cond
 
 
-def iter_known(session: Session, roots: Sequence[str], chunk: int = 5000) -> Iterator[StoredFile]:
-    """Yields the stored rows at or under each of roots (which do not overlap): one query per root,
+def iter_known(session: Session, roots: Sequence[str], chunk: int = 5000, *, host: str) -> Iterator[StoredFile]:
+    """Yields host's stored rows at or under each of roots (which do not overlap): one query per root,
     streamed in chunks (a server-side cursor on PostgreSQL), never all in memory at once."""
+    dialect = session.get_bind().dialect.name
     for root in roots:
-        rows = session.execute(select(*_STORED_COLUMNS).where(_under(root)).execution_options(yield_per=chunk))
+        query = select(*_STORED_COLUMNS).where(_under(root, host, dialect))
+        rows = session.execute(query.execution_options(yield_per=chunk))
         for path, size, mtime_ns, ctime_ns, device, inode, algorithm, block, partial, full, hashed_at in rows:
             hashes = None
             if partial is not None and algorithm is not None and block is not None and hashed_at is not None:
@@ -122,7 +174,8 @@ _OTHERS = ("filename", "scan_date", "modified_time")
 
 
 def file_row(path: str, stat: Stat, *, scanned_at: float, hashes: Hashes | None = None) -> dict[str, Any]:
-    """Returns the row upsert_files takes for one file: its stat record and, when given, its hashes."""
+    """Returns the row upsert_files takes for one file: its stat record and, when given, its hashes
+    (upsert_files adds the host)."""
     row: dict[str, Any] = {
         "absolute_path": path, "filename": os.path.basename(path), "scan_date": scanned_at,
         "modified_time": stat.mtime_ns / 1e9, "file_size": stat.size, "mtime_ns": stat.mtime_ns,
@@ -136,7 +189,7 @@ def file_row(path: str, stat: Stat, *, scanned_at: float, hashes: Hashes | None 
 
 
 def _upsert_statement(dialect: str) -> sqlite.Insert | postgresql.Insert:
-    """INSERT ... ON CONFLICT (absolute_path) DO UPDATE, keeping a stored hash that still holds.
+    """INSERT ... ON CONFLICT (host, path) DO UPDATE, keeping a stored hash that still holds.
 
     A row sent without a full hash (a new stat record, or a partial hash only) must not wipe a full hash
     that another scanner recorded for the very same stat record in the meantime; a row that carries a
@@ -149,7 +202,7 @@ def _upsert_statement(dialect: str) -> sqlite.Insert | postgresql.Insert:
     set_: dict[str, Any] = {c: getattr(new, c) for c in _STAT + _OTHERS}
     set_.update({c: case((keep, getattr(FileHash, c)), else_=getattr(new, c)) for c in _HASHES})
     # render_nulls: rows whose NULL columns differ would otherwise each become a separate statement.
-    return stmt.on_conflict_do_update(index_elements=[FileHash.absolute_path], set_=set_) \
+    return stmt.on_conflict_do_update(index_elements=_conflict_target(dialect), set_=set_) \
                .execution_options(render_nulls=True)
 
 
@@ -162,8 +215,8 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def upsert_files(session: Session, rows: Iterable[dict[str, Any]], batch_size: int = 1000) -> int:
-    """Inserts or updates file rows (file_row's dicts, plain paths); returns the number sent.
+def upsert_files(session: Session, rows: Iterable[dict[str, Any]], batch_size: int = 1000, *, host: str) -> int:
+    """Inserts or updates host's file rows (file_row's dicts, plain paths); returns the number sent.
 
     This is the ORM bulk idiom in its executemany form: one compiled statement, the rows passed as a
     list of dicts in the second argument of session.execute(). Not per-row session.merge() (the plan's
@@ -177,26 +230,31 @@ def upsert_files(session: Session, rows: Iterable[dict[str, Any]], batch_size: i
         # One row per path (PostgreSQL refuses to update a row twice in one statement), in path order
         # so that concurrent scanners lock rows in the same order and cannot deadlock each other.
         unique = {r["absolute_path"]: r for r in batch}
-        params = [{**unique[p], "absolute_path": db_path(p), "filename": db_path(unique[p]["filename"])}
+        params = [{**unique[p], "host": host, "absolute_path": db_path(p), "filename": db_path(unique[p]["filename"])}
                   for p in sorted(unique)]
         session.execute(stmt, params)
         sent += len(params)
     return sent
 
 
-def delete_paths(session: Session, paths: Iterable[str], batch_size: int = 1000) -> int:
-    """Deletes the rows of these paths (files that vanished); returns how many rows went."""
+def delete_paths(session: Session, paths: Iterable[str], batch_size: int = 1000, *, host: str) -> int:
+    """Deletes host's rows of these paths (files that vanished); returns how many rows went."""
+    postgres = session.get_bind().dialect.name == "postgresql"
     gone = 0
     for batch in batched(sorted(paths), batch_size):
-        result = session.execute(delete(FileHash).where(FileHash.absolute_path.in_([db_path(p) for p in batch])),
-                                 execution_options={"synchronize_session": False})
+        keys = [db_path(p) for p in batch]
+        cond = and_(FileHash.host == host, FileHash.absolute_path.in_(keys))
+        if postgres:   # finds the rows on the index, which holds the prefixes (see _under)
+            cond = and_(cond, path_prefix(FileHash.absolute_path).in_(sorted({k[:PATH_PREFIX_CHARS] for k in keys})))
+        result = session.execute(delete(FileHash).where(cond), execution_options={"synchronize_session": False})
         gone += getattr(result, "rowcount", 0) or 0
     return gone
 
 
-def start_scan(session: Session, roots: Sequence[str], algorithm: str) -> int:
-    """Records a scan as running; returns its id."""
-    scan = ScanMetadata(started_at=time.time(), status="running", roots=json.dumps(list(roots)), algorithm=algorithm)
+def start_scan(session: Session, roots: Sequence[str], algorithm: str, *, host: str) -> int:
+    """Records a scan of host's roots as running; returns its id."""
+    scan = ScanMetadata(host=host, started_at=time.time(), status="running", roots=json.dumps(list(roots)),
+                        algorithm=algorithm)
     session.add(scan)
     session.flush()
     return scan.id

@@ -3,31 +3,50 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import IO, Any
 
 from .atomic import write_atomically
 from .paths import display_path
-from .report import Report
+from .report import Group, Report
 
-JSON_VERSION = 1
+JSON_VERSION = 2
 _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")   # what spreadsheets would run as a formula
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_document(report: Report) -> dict[str, Any]:
-    """Returns the JSON export as plain data."""
+    """Returns the JSON export as plain data; paths as Python holds them (undecodable bytes as lone
+    surrogates, which write_json writes as \\udcXX escapes)."""
     return {
         "version": JSON_VERSION,
+        "finished": report.finished,
         "generated_at": report.generated_at,
-        "roots": [display_path(r) for r in report.roots],
+        "roots": list(report.roots),
         "algorithm": report.algorithm,
         "summary": asdict(report.summary),
-        "groups": [{"hash": g.digest, "size": g.size, "count": g.count, "wasted_bytes": g.wasted,
-                    "files": [display_path(p) for p in g.paths]} for g in report.groups],
-        "finished": report.finished,
+        "groups": [_json_group(g) for g in report.groups],
+        "unreadable": [{"path": path, "reason": reason} for path, reason in report.unreadable],
     }
+
+
+def _json_group(g: Group) -> dict[str, Any]:
+    out: dict[str, Any] = {"hash": g.digest, "size": g.size, "count": g.count, "wasted_bytes": g.wasted,
+                           "files": list(g.paths)}
+    if g.hard_links:
+        out["hard_links"] = {p: list(names) for p, names in g.hard_links.items()}
+    return out
+
+
+def json_chunks(data: Any) -> Iterator[str]:
+    """Yields data as indented JSON text, lossless for file names that are not UTF-8: their bytes,
+    lone surrogates after os.fsdecode, are written as \\udcXX escapes, so that os.fsencode of what
+    json.load reads gives the exact bytes back (cli-contract.md). Other text is written as is."""
+    for chunk in json.JSONEncoder(ensure_ascii=False, indent=1).iterencode(data):
+        yield _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", chunk)   # only ever inside strings
 
 
 def _write(path: str, write: Callable[[IO[str]], None], newline: str | None = None) -> None:
@@ -43,7 +62,8 @@ def write_json(path: str, report: Report) -> None:
     data = json_document(report)
 
     def write(f: IO[str]) -> None:
-        json.dump(data, f, ensure_ascii=False, indent=1)
+        for chunk in json_chunks(data):
+            f.write(chunk)
         f.write("\n")
     _write(path, write)
 
@@ -56,11 +76,14 @@ def _cell(value: object) -> object:
 
 
 def write_csv(path: str, report: Report) -> None:
-    """Writes one row per duplicate file: group, hash, size, path (RFC 4180 quoting, CRLF lines)."""
+    """Writes one row per duplicate file: group, hash, size, path, and the file's other names (hard links)
+    as a JSON list; RFC 4180 quoting, CRLF lines, names shown as people read them (paths.display_path)."""
     def write(f: IO[str]) -> None:
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-        w.writerow(["group", "hash", "size", "path"])
+        w.writerow(["group", "hash", "size", "path", "hard_links"])
         for i, g in enumerate(report.groups, 1):
             for p in g.paths:
-                w.writerow([i, g.digest, g.size, _cell(display_path(p))])
+                others = g.hard_links.get(p)
+                links = json.dumps([display_path(o) for o in others], ensure_ascii=False) if others else ""
+                w.writerow([i, g.digest, g.size, _cell(display_path(p)), _cell(links)])
     _write(path, write, newline="")

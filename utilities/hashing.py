@@ -9,8 +9,8 @@ from typing import Any, NamedTuple
 
 import xxhash
 
+from .errors import describe_os_error
 from .records import Stat
-from .walk import describe_os_error
 
 # xxh3-128 by default: a 128-bit digest at ~14 GB/s on one core (hashlib's fastest, sha1, ~1.6 GB/s;
 # md5, the earlier default, 0.67 GB/s). Accidental collisions are as unlikely as with md5; it is not

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from .atomic import write_atomically
+from .hashing import PARTIAL_BLOCK
 from .paths import display_path
-from .report import Report
-from .units import human_bytes
+from .report import Interruption, Report
+from .units import SIZE_UNITS, human_bytes
 
 __all__ = ["ALL_FILES_LIMIT", "render_report", "write_report"]
 
@@ -126,30 +127,21 @@ def _when(ts: float | None) -> tuple[str, str]:
 # the data the page's script reads
 
 
-def _splitter(roots: list[str]) -> tuple[Any, str]:
-    """Returns (path -> index just past its last separator, the separator): '/', or for Windows
-    roots '\\' (and '/' too when splitting)."""
-    windows = any(re.match(r"^(?:[A-Za-z]:[\\/]|\\\\)", r) for r in roots)
-    if windows:
-        return (lambda p: max(p.rfind("/"), p.rfind("\\")) + 1), "\\"
-    return (lambda p: p.rfind("/") + 1), "/"
-
-
 def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], int | None]:
     """The compact data: a shared directory table and flat arrays.
 
     groups: [size, hash, count, wasted_bytes, dirIndex, name, dirIndex, name, ...]
+    links:  [[groupIndex, fileIndex, dirIndex, name, ...], ...]: other names (hard links) of a listed file
     files:  [[dirIndex, name, size, hash or null], ...] or null
     A path is dirs[dirIndex] + name exactly (dirs keep their trailing separator).
     """
     roots = [display_path(r) for r in report.roots]
-    split, sep = _splitter(roots)
     dir_index: dict[str, int] = {}
     dirs: list[str] = []
 
     def add(row: list[Any], path: str) -> None:
         path = display_path(path)
-        i = split(path)
+        i = path.rfind("/") + 1
         d = path[:i]
         k = dir_index.get(d)
         if k is None:
@@ -159,10 +151,16 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
         row.append(path[i:])
 
     groups = []
-    for g in report.groups:
+    links = []          # [group index, file index, dirIndex, name, ...]: the file's other names (hard links)
+    for gi, g in enumerate(report.groups):
         row: list[Any] = [g.size, g.digest, g.count, g.wasted]
-        for p in g.paths:
+        for fi, p in enumerate(g.paths):
             add(row, p)
+            if p in g.hard_links:
+                link_row: list[Any] = [gi, fi]
+                for other in g.hard_links[p]:
+                    add(link_row, other)
+                links.append(link_row)
         groups.append(row)
 
     files_total = None if report.all_files is None else len(report.all_files)
@@ -179,9 +177,10 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
     data = {
         "v": REPORT_FORMAT,
         "roots": roots,
-        "sep": sep,
         "dirs": dirs,
         "groups": groups,
+        "links": links,
+        "units": SIZE_UNITS,      # the size units of the filters: the command line's (units.py)
         "files": files,
         "filesTotal": files_total,
         "filesLimit": all_files_limit,
@@ -225,14 +224,14 @@ def _render(report: Report, all_files_limit: int) -> str:
         banner = _html(
             '<div class="banner" role="alert"><div class="wrap">'
             '<span class="banner-icon" aria-hidden="true">\u26a0</span><strong>Incomplete scan.</strong> '
-            "This scan was interrupted; the groups cover only what was hashed. Files not reached "
-            "may have more copies, and some groups may be missing.</div></div>")
+            "$checked The groups cover only what was compared; files not reached may have more copies, "
+            "and some groups may be missing.</div></div>", checked=_what_was_checked(report.interruption))
 
     stats = _join(_stat(*s) for s in (
         ("Wasted space", human_bytes(wasted), f"{wasted:,} bytes", "stat-wasted", "wasted"),
         ("Duplicate groups", f"{n_groups:,}", "sets of identical files", "", "groups"),
         ("Duplicate files", f"{n_dup_files:,}", "files in those groups", "", "dupfiles"),
-        ("Files scanned", f"{files_scanned:,}", "", "", "files"),
+        ("Files scanned", f"{files_scanned:,}", "" if finished else "walked, not all compared", "", "files"),
         ("Data scanned", human_bytes(bytes_scanned), f"{bytes_scanned:,} bytes", "", "bytes"),
         ("Errors", f"{n_errors:,}", "unreadable paths" if n_errors else "none",
          "stat-errors" if n_errors else "", "errors"),
@@ -299,6 +298,22 @@ def _render(report: Report, all_files_limit: int) -> str:
         data=_Markup(_script_json(data)), script=_Markup(script),
     )
     return str(doc)
+
+
+def _what_was_checked(stop: Interruption | None) -> str:
+    """One or two sentences on how far an interrupted scan got."""
+    if stop is None:
+        return "This scan was interrupted."
+    said = f"This scan was interrupted during its {stop.stage} stage."
+    if stop.candidates is None:
+        return said + " The walk did not finish, and no file was compared."
+    cands = f"{stop.candidates:,} file{'s' if stop.candidates != 1 else ''} sharing a size with another"
+    if stop.partial_done == 0:
+        return f"{said} Of the {cands}, none was compared yet."
+    said += f" Of the {cands}, {stop.partial_done:,} were compared by their first and last {PARTIAL_BLOCK // 1024} KiB"
+    if stop.full_needed is None:
+        return said + ", none yet by their whole content."
+    return said + f", and {stop.full_done:,} of the {stop.full_needed:,} that needed it by their whole content."
 
 
 def _stat(label: str, value: str, detail: str, cls: str, key: str) -> _Markup:

@@ -36,10 +36,6 @@ def from_db_path(stored: str) -> str:
 
 
 def display_path(path: str) -> str:
-    """Returns path as valid text for people and exports: bad bytes as \\xNN (the contract's
-    surrogateescape -> backslashreplace convention)."""
-    try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """Returns path as people read it (CSV, HTML report, messages): undecodable bytes as \\xNN and,
+    so that no two names print the same, a backslash as \\\\ (cli-contract.md). It is the stored form."""
+    return db_path(path)

@@ -21,13 +21,15 @@ from .catalog import Catalog
 from .catalog_writer import Row, RowWriter
 from .hashing import PARTIAL_BLOCK
 from .progress import stage_bar
-from .records import Hashes, ScanCounts, hashes_hold
-from .report import Group, Summary, sort_groups
+from .records import Hashes, ScanCounts, Stat, StoredFile, hashes_hold
+from .report import Group, Interruption, Summary, sort_groups
 from .workers import Result, Runner, Task
 
 log = logging.getLogger(__name__)
 
 BATCH_BYTES = 64 * 2**20         # at most this many bytes of full hashing per batch (and per commit)
+STAGES = ("walk", "size", "catalog", "partial hash", "full hash", "groups")
+FULL_THREADS = 4                 # at most this many whole files read at once per process: each holds a -c buffer
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class ScanOptions:
     hard_links: bool = False
     batch_size: int = 1000           # rows per statement and per worker commit
     chunk_size: int = 4 * 2**20      # read buffer of a full hash
+    read_threads: int = 1            # files each process reads at once (readers.hash_files)
 
 
 @dataclass
@@ -73,6 +76,18 @@ class ScanResult:
     errors: walk.ErrorLog
     stage_seconds: dict[str, float]
     stopped_by: KeyboardInterrupt | None   # what interrupted the scan, if anything
+    stopped_in: str | None                 # the stage it interrupted
+
+    def interruption(self) -> Interruption | None:
+        """What an interrupted scan did and did not check; None for a finished scan."""
+        if self.stopped_in is None:
+            return None
+        c, reached = self.counts, STAGES.index(self.stopped_in)
+        return Interruption(self.stopped_in,
+                            candidates=c.candidates if reached > STAGES.index("size") else None,
+                            partial_done=c.partial_hashed + c.partial_reused,
+                            full_needed=c.need_full if reached > STAGES.index("partial hash") else None,
+                            full_done=c.full_hashed)
 
 
 def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
@@ -87,7 +102,7 @@ def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
         cands = find_candidates(scan, files)                            # 2
         known = sync_with_catalog(scan, files, cands)                   # 3
     except KeyboardInterrupt as stop:                                   # nothing hashed: no groups
-        scan.stopped_by = stop
+        scan.stop(stop)
         return scan.result([])
     try:
         with RowWriter(catalog, opts.batch_size, threaded=opts.writers.parent_thread) as writer:
@@ -96,7 +111,7 @@ def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
             full_hash(scan, files, cands, known, survivors)             # 5
             writer.put(unhashed_rows(files, cands, known))
     except KeyboardInterrupt as stop:                                   # the groups of what was hashed
-        scan.stopped_by = stop
+        scan.stop(stop)
     return scan.result(group_duplicates(scan, files, cands, known))     # 6
 
 
@@ -118,36 +133,41 @@ class _Scan:
         self.errors = walk.ErrorLog()
         self.stage_seconds: dict[str, float] = {}
         self.stopped_by: KeyboardInterrupt | None = None
-        self.scan_id = catalog.transaction(lambda s: database.start_scan(s, opts.roots, opts.algorithm))
+        self.stopped_in: str | None = None
+        self.stage = STAGES[0]
+        self.scan_id = catalog.transaction(lambda s: database.start_scan(s, opts.roots, opts.algorithm,
+                                                                         host=catalog.host))
         self._t0 = time.perf_counter()
 
     def done(self, stage: str, message: str, *args: object) -> None:
-        """Times the stage that just ended and logs one INFO line for it."""
+        """Times the stage that just ended, logs one INFO line for it, and moves on to the next."""
         now = time.perf_counter()
         self.stage_seconds[stage] = elapsed = now - self._t0
         self._t0 = now
         log.info("%s: " + message + " (%.2fs)", stage, *args, elapsed)
+        self.stage = STAGES[min(STAGES.index(stage) + 1, len(STAGES) - 1)]
+
+    def stop(self, by: KeyboardInterrupt) -> None:
+        self.stopped_by, self.stopped_in = by, self.stage
+        log.info("interrupted during the %s stage", self.stage)
 
     def result(self, groups: list[Group]) -> ScanResult:
         c = self.counts
         summary = Summary.of(groups, c.files_scanned, c.bytes_scanned, len(self.errors))
         return ScanResult(self.scan_id, self.stopped_by is None, groups, summary, c, self.errors,
-                          self.stage_seconds, self.stopped_by)
+                          self.stage_seconds, self.stopped_by, self.stopped_in)
 
 
 # 1 -----------------------------------------------------------------------------------------------
 def walk_tree(scan: _Scan) -> walk.FileTable:
-    """Returns every regular file under the roots that passes the filters and the catalog can hold."""
+    """Returns every regular file under the roots that passes the filters."""
     files = walk.FileTable()
     with stage_bar("1/6 walk") as bar:
         for entry in walk.iter_files(scan.opts.roots, scan.opts.walk, scan.errors):
-            if scan.catalog.too_long(entry.path):
-                scan.errors.add(entry.path, f"path too long for the catalog (over {scan.catalog.max_path_bytes} bytes)")
-                continue
             files.add(entry)
             bar.update()
     scan.counts.files_scanned = len(files)
-    scan.counts.bytes_scanned = sum(files.size)
+    scan.counts.bytes_scanned = sum(files.size)       # less the other names of hard links: see find_candidates
     scan.done("walk", "%d files, %d bytes", len(files), scan.counts.bytes_scanned)
     return files
 
@@ -157,6 +177,7 @@ def find_candidates(scan: _Scan, files: walk.FileTable) -> Candidates:
     """Returns the files whose size another file shares, one unit per inode."""
     cands = Candidates(files, scan.opts.include_empty, scan.opts.hard_links)
     scan.counts.candidates = len(cands.reps)
+    scan.counts.bytes_scanned -= cands.linked_bytes   # each inode's bytes once (cli-contract.md)
     scan.done("size", "%d candidates after grouping %d files by size", len(cands.reps), len(files))
     return cands
 
@@ -169,6 +190,7 @@ class Known:
     unchanged: bytearray
     partial: list[str | None]
     full: list[str | None]
+    moved: dict[int, Hashes] = field(default_factory=dict)   # files found under a new path, with their hashes
     written: bytearray = field(init=False)      # 1 for units whose rows this scan wrote with digests
 
     def __post_init__(self) -> None:
@@ -176,35 +198,63 @@ class Known:
 
 
 def sync_with_catalog(scan: _Scan, files: walk.FileTable, cands: Candidates) -> Known:
-    """Returns what the catalog still vouches for; deletes the rows of files that are gone."""
-    n, opts = len(files), scan.opts
+    """Returns what this host's catalog rows still vouch for; deletes its rows of files that are gone.
+
+    A stored hash is found by path, or, for a file that kept its whole stat record (device, inode, size,
+    mtime_ns, ctime_ns) under a new path, by that record: `mv` of a folder within one file system changes
+    none of them for the files inside (fclones' cache is keyed by inode for this reason).
+    """
+    n, opts, host = len(files), scan.opts, scan.catalog.host
     known = Known(bytearray(n), [None] * n, [None] * n)
     maybe_gone: list[str] = []
+    gone_by_stat: dict[Stat, StoredFile] = {}
     with scan.catalog.session() as s:
-        for row in database.iter_known(s, opts.roots):
+        for row in database.iter_known(s, opts.roots, host=host):
             i = files.lookup(row.path)
             if i is None:
                 maybe_gone.append(row.path)
+                if row.hashes is not None:
+                    gone_by_stat[row.stat] = row
             elif row.stat == (current := files.stat(i)):
                 known.unchanged[i] = 1
-                if cands.member[i] and row.hashes and hashes_hold(row, current, opts.algorithm, PARTIAL_BLOCK):
-                    known.partial[i], known.full[i] = row.hashes.partial, row.hashes.full
+                if cands.member[i] and hashes_hold(row, current, opts.algorithm, PARTIAL_BLOCK):
+                    _take_stored(known, i, row)
             else:
                 log.debug("CHANGED: %s", row.path)
+    if gone_by_stat:
+        for i in range(n):
+            if known.unchanged[i]:
+                continue
+            current = files.stat(i)
+            old = gone_by_stat.get(current)
+            if old is not None and old.hashes and hashes_hold(old, current, opts.algorithm, PARTIAL_BLOCK):
+                log.debug("MOVED: %s -> %s", old.path, files.path(i))
+                known.moved[i] = old.hashes
+                if cands.member[i]:
+                    _take_stored(known, i, old)
     vanished = [p for p in maybe_gone if not _is_regular_file(p)]    # rows of files filtered out stay
     if vanished:
-        scan.catalog.transaction(lambda s: database.delete_paths(s, vanished, opts.batch_size))
-    scan.counts.unchanged, scan.counts.vanished = sum(known.unchanged), len(vanished)
-    scan.done("catalog", "%d unchanged, %d new or changed, %d vanished rows deleted", scan.counts.unchanged,
-              n - scan.counts.unchanged, len(vanished))
+        scan.catalog.transaction(lambda s: database.delete_paths(s, vanished, opts.batch_size, host=host))
+    c = scan.counts
+    c.unchanged, c.moved, c.vanished = sum(known.unchanged), len(known.moved), len(vanished)
+    scan.done("catalog", "%d unchanged, %d moved, %d new or changed, %d vanished rows deleted", c.unchanged,
+              c.moved, n - c.unchanged - c.moved, c.vanished)
     return known
 
 
+def _take_stored(known: Known, i: int, row: StoredFile) -> None:
+    assert row.hashes is not None
+    known.partial[i], known.full[i] = row.hashes.partial, row.hashes.full
+
+
 def stat_rows(files: walk.FileTable, cands: Candidates, known: Known) -> Iterator[Row]:
-    """Rows of the new or changed files that no hash stage will write: stat records only."""
+    """Rows of the new or changed files that no hash stage will write: stat records only, or with the
+    hashes they brought from their old path."""
     now = time.time()
     for i in range(len(files)):
-        if not known.unchanged[i] and not cands.member[i]:
+        if i in known.moved:
+            yield database.file_row(files.path(i), files.stat(i), scanned_at=now, hashes=known.moved[i])
+        elif not known.unchanged[i] and not cands.member[i]:
             yield database.file_row(files.path(i), files.stat(i), scanned_at=now)
 
 
@@ -226,6 +276,7 @@ def partial_hash(scan: _Scan, files: walk.FileTable, cands: Candidates, known: K
             if res.complete[k]:
                 known.full[unit] = res.digests[k]
             known.written[unit] = res.digests[k] is not None
+        scan.counts.partial_hashed += len(res.units) - len(res.problems)
         if not by_workers:
             writer.put(_partial_rows(scan, files, cands, res))
         bar.update(len(res.units))
@@ -234,11 +285,11 @@ def partial_hash(scan: _Scan, files: walk.FileTable, cands: Candidates, known: K
         tasks = (_task(scan, files, cands, "partial", chunk, record=by_workers)
                  for chunk in database.batched(todo, scan.opts.batch_size))
         _run(scan, tasks, take)
-    scan.counts.partial_hashed = len(todo)
     survivors = cands.regroup(known.partial, scan.opts.hard_links)
     need_full = sorted((u for u in survivors if known.full[u] is None), key=files.inode.__getitem__)  # disk order
+    scan.counts.need_full = len(need_full)
     scan.done("partial hash", "%d hashed, %d reused; %d candidates after grouping by partial hash, %d need a "
-              "full hash", len(todo), scan.counts.partial_reused, len(survivors), len(need_full))
+              "full hash", scan.counts.partial_hashed, scan.counts.partial_reused, len(survivors), len(need_full))
     return need_full
 
 
@@ -280,7 +331,8 @@ def unhashed_rows(files: walk.FileTable, cands: Candidates, known: Known) -> Ite
     """Rows of new or changed candidates that could not be hashed: they still belong in the catalog."""
     now = time.time()
     for i in range(len(files)):
-        if cands.member[i] and not known.unchanged[i] and not known.written[cands.rep_of.get(i, i)]:
+        if cands.member[i] and not known.unchanged[i] and i not in known.moved \
+                and not known.written[cands.rep_of.get(i, i)]:
             yield database.file_row(files.path(i), files.stat(i), scanned_at=now)
 
 
@@ -300,8 +352,9 @@ def _byte_batches(units: list[int], size: array[int], batch_size: int) -> Iterat
 
 # 6 -----------------------------------------------------------------------------------------------
 def group_duplicates(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known) -> list[Group]:
-    """Returns the groups of units with the same size and full digest: one path per inode (with
-    --hard-links every path), in report order. After an interruption, of what was hashed."""
+    """Returns the groups of units with the same size and full digest, in report order: one path per
+    file (its first in path order) with its other names in hard_links, or with --hard-links every path.
+    After an interruption, the groups of what was hashed."""
     hard_links = scan.opts.hard_links
     by_content: dict[tuple[int, str], list[int]] = {}
     for unit in cands.reps:
@@ -310,9 +363,14 @@ def group_duplicates(scan: _Scan, files: walk.FileTable, cands: Candidates, know
             by_content.setdefault((files.size[unit], digest), []).append(unit)
     groups = []
     for (size, digest), units in by_content.items():
-        indices = [i for u in units for i in cands.indices(u)] if hard_links else units
-        if len(indices) > 1:
-            groups.append(Group(size, digest, sorted(files.path(i) for i in indices)))
+        if hard_links:
+            paths = sorted(files.path(i) for u in units for i in cands.indices(u))
+            if len(paths) > 1:
+                groups.append(Group(size, digest, paths))
+        elif len(units) > 1:
+            other_names = {files.path(u): sorted(files.path(i) for i in cands.aliases[u])
+                           for u in units if u in cands.aliases}
+            groups.append(Group(size, digest, sorted(files.path(u) for u in units), other_names))
     groups = sort_groups(groups)
     scan.done("groups", "%d groups, %d bytes wasted", len(groups), sum(g.wasted for g in groups))
     return groups
@@ -323,7 +381,8 @@ def _task(scan: _Scan, files: walk.FileTable, cands: Candidates, kind: str, unit
           known: Known | None = None) -> Task:
     batch = array("i", units)
     aliases = {k: tuple(files.path(i) for i in cands.aliases[u]) for k, u in enumerate(batch) if u in cands.aliases}
-    return Task(kind, scan.opts.algorithm, scan.opts.chunk_size, record, batch, [files.path(u) for u in batch],
+    threads = scan.opts.read_threads if kind == "partial" else min(scan.opts.read_threads, FULL_THREADS)
+    return Task(kind, scan.opts.algorithm, scan.opts.chunk_size, threads, record, batch, [files.path(u) for u in batch],
                 [files.stat(u) for u in batch], [known.partial[u] for u in batch] if known else None, aliases)
 
 

@@ -6,8 +6,10 @@ import os
 from dataclasses import dataclass
 from typing import NamedTuple
 
-# A hash taken less than this long after the file's mtime is not trusted later: the file may have
+# A hash taken less than this long from the file's mtime is not trusted later: the file may have
 # changed again within the same timestamp tick (git's "racy" rule; borg and dvc-data have it too).
+# An mtime far in the future (clock skew, an archive's timestamps) is no risk: any later write sets
+# the mtime to the present, which differs; such hashes hold (issue 10: re-read on every rescan before).
 RACY_WINDOW_NS = 2_000_000_000
 
 
@@ -45,7 +47,7 @@ def hashes_hold(stored: StoredFile, current: Stat, algorithm: str, partial_bytes
     record, hashed the way this scan hashes, and not within RACY_WINDOW_NS of the file's mtime."""
     h = stored.hashes
     return (h is not None and stored.stat == current and h.algorithm == algorithm
-            and h.partial_bytes == partial_bytes and h.hashed_at * 1e9 - current.mtime_ns >= RACY_WINDOW_NS)
+            and h.partial_bytes == partial_bytes and abs(h.hashed_at * 1e9 - current.mtime_ns) >= RACY_WINDOW_NS)
 
 
 def signed64(n: int) -> int:
@@ -60,9 +62,11 @@ class ScanCounts:
     bytes_scanned: int = 0
     candidates: int = 0            # files (inodes) whose size another file shares
     unchanged: int = 0             # files whose stat record matches their catalog row
+    moved: int = 0                 # files whose stat record matches a row of a path that is gone
     vanished: int = 0              # catalog rows deleted because their file is gone
     partial_hashed: int = 0
     partial_reused: int = 0        # candidates whose stored digests still held
+    need_full: int = 0             # candidates left after the partial hash without a stored full hash
     full_hashed: int = 0           # full hashes computed and committed
     bytes_read: int = 0
     changed_during_scan: int = 0   # files that changed while being read (also counted as errors)

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Group:
-    """Files with the same size and the same full-content digest; paths sorted."""
+    """Files with the same size and the same full-content digest; paths sorted, one per file."""
     size: int
     digest: str
     paths: list[str]
+    # listed path -> the file's other names under the roots (hard links), for the files that have any
+    hard_links: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -34,15 +36,16 @@ class Summary:
     files_scanned: int
     bytes_scanned: int
     duplicate_groups: int
-    duplicate_files: int
+    duplicate_files: int           # all files in groups
+    redundant_files: int           # the copies beyond the first of each group
     wasted_bytes: int
     errors: int
 
     @classmethod
     def of(cls, groups: list[Group], files_scanned: int, bytes_scanned: int, errors: int) -> Summary:
         return cls(files_scanned=files_scanned, bytes_scanned=bytes_scanned, duplicate_groups=len(groups),
-                   duplicate_files=sum(g.count for g in groups), wasted_bytes=sum(g.wasted for g in groups),
-                   errors=errors)
+                   duplicate_files=sum(g.count for g in groups), redundant_files=sum(g.count - 1 for g in groups),
+                   wasted_bytes=sum(g.wasted for g in groups), errors=errors)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,16 @@ class ListedFile:
     path: str
     size: int
     digest: str | None
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """How far an interrupted scan got: what was and was not checked."""
+    stage: str                     # the stage that was running (pipeline.STAGES)
+    candidates: int | None         # files sharing their size with another; None if the walk did not end
+    partial_done: int              # candidates whose partial digest was computed or still held
+    full_needed: int | None        # None when the partial stage did not end
+    full_done: int
 
 
 @dataclass(frozen=True)
@@ -66,3 +79,4 @@ class Report:
     database: str = ""                                    # the catalog's URL, password masked
     duration_seconds: float | None = None
     all_files: list[ListedFile] | None = None             # with --report-all-files
+    interruption: Interruption | None = None              # when finished is False

@@ -1,19 +1,24 @@
-"""Stage 1, walk: every regular file under the roots, stat'ed once, each path at most once."""
+"""Stage 1, walk: every regular file under the roots, stat'ed once, each file listed under one path."""
 from __future__ import annotations
 
-import fnmatch
+import heapq
 import logging
 import os
-import re
 import stat
+import sys
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+from .errors import describe_os_error
 from .records import Stat
 
+if TYPE_CHECKING:
+    from .patterns import PathMatcher
+
 log = logging.getLogger(__name__)
+_TOP, _WRAP = 1 << 63, 1 << 64        # st_dev/st_ino wrap into signed 64-bit ints (records.signed64)
 
 
 class FileEntry(NamedTuple):
@@ -26,9 +31,16 @@ class FileEntry(NamedTuple):
 class WalkOptions:
     min_size: int = 1
     max_size: int | None = None
-    exclude: Sequence[str] = ()
+    include_empty: bool = False        # empty files pass whatever --min-size says
+    exclude: PathMatcher | None = None
+    skip: frozenset[str] = frozenset()  # absolute paths never listed (the catalog's own files)
     follow_symlinks: bool = False
     one_file_system: bool = False
+
+    def wanted(self, size: int) -> bool:
+        if size == 0 and self.include_empty:
+            return True
+        return size >= self.min_size and (self.max_size is None or size <= self.max_size)
 
 
 @dataclass
@@ -44,96 +56,133 @@ class ErrorLog:
         return len(self.items)
 
 
-def describe_os_error(e: OSError) -> str:
-    """Returns e as 'PermissionError: Permission denied' (without the path, which is said already)."""
-    return f"{type(e).__name__}: {e.strerror or e}"
-
-
-def _exclude_matcher(patterns: Sequence[str]) -> Callable[[str, str], bool]:
-    """Returns match(name, relpath): true when a glob matches the name or the path relative to its root."""
-    if not patterns:
-        return lambda name, rel: False
-    rx = re.compile("|".join(fnmatch.translate(p.rstrip("/")) for p in patterns))
-    return lambda name, rel: rx.match(name) is not None or rx.match(rel) is not None
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip("/") + "/")
 
 
 def normalize_roots(roots: Sequence[str]) -> list[str]:
-    """Returns absolute roots, without repeats and without roots nested inside another root."""
-    out: list[str] = []
+    """Returns absolute roots without repeats and without a root that lies inside another, also through a
+    symbolic link (its files are then reached under the other root). Of two roots that are one folder,
+    the one that is its own real path stays."""
+    by_real: dict[str, str] = {}
     for r in sorted({os.path.abspath(r) for r in roots}):
-        if not any(r == o or r.startswith(o.rstrip("/") + "/") for o in out):
-            out.append(r)
-    return out
+        real = os.path.realpath(r)
+        if real not in by_real or r == real:
+            by_real[real] = r
+    out: list[str] = []
+    for real in sorted(by_real):
+        if not any(_inside(real, o) for o in out):
+            out.append(real)
+    return sorted(by_real[real] for real in out)
 
 
 def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Iterator[FileEntry]:
-    """Yields the regular files under roots (absolute, normalized) that pass the filters.
+    """Yields the regular files under roots (normalize_roots) that pass the filters, each file once.
 
-    Iterative (no recursion limit). Symbolic links are skipped unless follow_symlinks; then linked
-    directories are entered, each directory once by (device, inode), which also stops loops, while
-    links to files are still skipped (a link is not a duplicate of its target). FIFOs, sockets and devices
-    are never opened, so they cannot block the scan.
+    Folders are listed in path order (a heap of paths; a child's path sorts after its parent's), so the
+    first path that reaches a folder is its smallest, and each folder is entered once by (device, inode),
+    which also stops loops. Symbolic links are skipped unless follow_symlinks; then links to folders and
+    to files are followed, except where the target's real path lies inside a root: the walk reaches it
+    there under its real path. A file outside the roots reached by several links is listed under its
+    first alias in path order (cli-contract.md, Semantics). FIFOs, sockets and devices are never opened.
     """
-    excluded = _exclude_matcher(opts.exclude)
-    follow = opts.follow_symlinks
-    lo, hi = opts.min_size, opts.max_size
-    seen_dirs: set[tuple[int, int]] = set()
-
-    def wanted(st: os.stat_result) -> bool:
-        return st.st_size >= lo and (hi is None or st.st_size <= hi)
-
-    for root in roots:
+    follow, exclude = opts.follow_symlinks, opts.exclude
+    real_roots = [os.path.realpath(r) for r in roots]
+    heap: list[tuple[str, int, int, int, str | None]] = []   # (path, root index, device, inode, real path)
+    root_devices: list[int] = []
+    for k, root in enumerate(roots):
         try:
             st = os.stat(root)      # a root the user named is followed even if it is a link
         except OSError as e:
             errors.add(root, describe_os_error(e))
+            root_devices.append(-1)
             continue
+        root_devices.append(st.st_dev)
         if stat.S_ISREG(st.st_mode):
-            if wanted(st):
+            if opts.wanted(st.st_size) and not (exclude and exclude.matches(k, os.path.basename(root))):
                 yield FileEntry(root, Stat.of(st))
+        elif stat.S_ISDIR(st.st_mode):
+            heapq.heappush(heap, (root, k, st.st_dev, st.st_ino, None))
+        # a FIFO, a socket, a device: nothing to read
+
+    def outside_roots(path: str) -> str | None:
+        """The real path of a link's target when it lies outside every root, else None."""
+        real = os.path.realpath(path)
+        return None if any(_inside(real, r) for r in real_roots) else real
+
+    outside: dict[str, FileEntry] = {}     # real path -> a file outside the roots under its first alias
+    lo, hi, empty_ok = opts.min_size, opts.max_size if opts.max_size is not None else sys.maxsize, opts.include_empty
+    skip = opts.skip
+    seen_dirs: set[tuple[int, int]] = set()
+    while heap:
+        top, k, dev, ino, top_real = heapq.heappop(heap)
+        if (dev, ino) in seen_dirs:
             continue
-        if not stat.S_ISDIR(st.st_mode):
-            continue   # a FIFO, a socket, a device: nothing to read
-        root_dev = st.st_dev
-        stack = [(root, st.st_dev, st.st_ino)]
-        prefix_len = len(root.rstrip("/")) + 1
-        while stack:
-            top, dev, ino = stack.pop()
-            if (dev, ino) in seen_dirs:
-                continue
-            seen_dirs.add((dev, ino))
-            try:
-                it = os.scandir(top)
-            except OSError as e:
-                errors.add(top, describe_os_error(e))
-                continue
-            with it:
-                while True:
-                    try:
-                        entry = next(it)
-                    except StopIteration:
-                        break
-                    except OSError as e:     # an I/O error in the middle of a directory listing
-                        errors.add(top, describe_os_error(e))
-                        break
-                    path = entry.path
-                    if excluded(entry.name, path[prefix_len:]):
+        seen_dirs.add((dev, ino))
+        prefix_len = len(roots[k].rstrip("/")) + 1
+        try:
+            it = os.scandir(top)
+        except OSError as e:
+            errors.add(top, describe_os_error(e))
+            continue
+        with it:
+            while True:
+                try:
+                    entry = next(it)
+                except StopIteration:
+                    break
+                except OSError as e:     # an I/O error in the middle of a directory listing
+                    errors.add(top, describe_os_error(e))
+                    break
+                path = entry.path
+                try:
+                    if entry.is_file(follow_symlinks=False):        # the common case first, inlined
+                        st = entry.stat(follow_symlinks=False)
+                        size = st.st_size
+                        if not (lo <= size <= hi or (empty_ok and not size)):
+                            continue
+                        if (exclude and exclude.matches(k, path[prefix_len:])) or (skip and path in skip):
+                            continue
+                        d, i = st.st_dev, st.st_ino
+                        found = Stat(size, st.st_mtime_ns, st.st_ctime_ns, d - _WRAP if d >= _TOP else d,
+                                     i - _WRAP if i >= _TOP else i)
+                        if top_real is None:
+                            yield FileEntry(path, found)
+                        else:
+                            _keep_first_alias(outside, f"{top_real}/{entry.name}", path, found)
                         continue
-                    try:
-                        if entry.is_dir(follow_symlinks=follow):
-                            sub = entry.stat(follow_symlinks=follow)
-                            if opts.one_file_system and sub.st_dev != root_dev:
-                                continue
-                            stack.append((path, sub.st_dev, sub.st_ino))
-                        elif entry.is_file(follow_symlinks=follow) and not (follow and entry.is_symlink()):
-                            # A link to a file is never a copy of it (cli-contract.md), followed or not.
-                            fst = entry.stat(follow_symlinks=follow)
-                            if wanted(fst):
-                                yield FileEntry(path, Stat.of(fst))
-                    except FileNotFoundError as e:
+                    real: str | None = None
+                    if entry.is_symlink():
+                        if not follow or (real := outside_roots(path)) is None:
+                            continue
+                        st = os.stat(path)
+                    elif entry.is_dir(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        real = top_real and f"{top_real}/{entry.name}"
+                    else:
+                        continue
+                    if stat.S_ISDIR(st.st_mode):
+                        if exclude and exclude.matches(k, path[prefix_len:], is_dir=True):
+                            continue
+                        if opts.one_file_system and st.st_dev != root_devices[k]:
+                            continue
+                        heapq.heappush(heap, (path, k, st.st_dev, st.st_ino, real))
+                    elif stat.S_ISREG(st.st_mode) and opts.wanted(st.st_size) and real is not None:
+                        if (exclude and exclude.matches(k, path[prefix_len:])) or path in skip:
+                            continue
+                        _keep_first_alias(outside, real, path, Stat.of(st))   # a followed link to a file
+                except FileNotFoundError as e:
+                    if not entry.is_symlink():          # a dangling link is no file; a vanished file is news
                         errors.add(path, f"vanished during the scan ({describe_os_error(e)})")
-                    except OSError as e:
-                        errors.add(path, describe_os_error(e))
+                except OSError as e:
+                    errors.add(path, describe_os_error(e))
+    yield from outside.values()
+
+
+def _keep_first_alias(outside: dict[str, FileEntry], real: str, path: str, found: Stat) -> None:
+    """Keeps, per real path outside the roots, the file under its first alias in path order."""
+    if real not in outside or path < outside[real].path:
+        outside[real] = FileEntry(path, found)
 
 
 class FileTable:

@@ -15,7 +15,8 @@ from typing import NamedTuple, Protocol
 
 from . import database
 from .catalog import Catalog, forget_inherited
-from .hashing import DEFAULT_CHUNK, PARTIAL_BLOCK, hash_one
+from .hashing import PARTIAL_BLOCK
+from .readers import hash_files
 from .records import Hashes, Stat
 
 
@@ -25,6 +26,7 @@ class Task(NamedTuple):
     kind: str                               # "partial" or "full"
     algorithm: str
     chunk_size: int
+    threads: int                            # files read at once (readers.hash_files)
     record: bool
     units: array[int]                            # the parent's file indices, echoed back in the Result
     paths: list[str]
@@ -53,25 +55,19 @@ class Runner(Protocol):
     def run(self, tasks: Iterable[Task]) -> Run: ...
 
 
-_buffer = bytearray(0)                     # this process' read buffer, reused across batches
-
-
 def hash_batch(task: Task, catalog: Catalog | None) -> Result:
     """Returns the batch's digests; for record tasks they are committed first (every path of each inode).
 
     Errors of single files come back as data; a database failure is raised as DatabaseError.
     """
-    global _buffer
-    if len(_buffer) != task.chunk_size:
-        _buffer = bytearray(task.chunk_size or DEFAULT_CHUNK)
     digests: list[str | None] = []
     complete = bytearray(len(task.paths))
     problems: list[tuple[int, str]] = []
     read = 0
     rows = []
     now = time.time()
-    for k, (path, stat) in enumerate(zip(task.paths, task.stats, strict=True)):
-        out = hash_one(path, stat, task.kind, task.algorithm, _buffer)
+    outcomes = hash_files(task.paths, task.stats, task.kind, task.algorithm, task.chunk_size, task.threads)
+    for k, (path, stat, out) in enumerate(zip(task.paths, task.stats, outcomes, strict=True)):
         digests.append(out.digest)
         read += out.bytes_read
         if out.digest is None:
@@ -86,7 +82,7 @@ def hash_batch(task: Task, catalog: Catalog | None) -> Result:
         rows += [database.file_row(p, stat, scanned_at=now, hashes=hashes) for p in (path, *task.aliases.get(k, ()))]
     if rows:
         assert catalog is not None, "a task that records needs a catalog"
-        catalog.transaction(lambda s: database.upsert_files(s, rows, len(rows)))
+        catalog.transaction(lambda s: database.upsert_files(s, rows, len(rows), host=catalog.host))
     return Result(task.units, digests, bytes(complete), read, problems)
 
 
@@ -122,8 +118,8 @@ def in_process(catalog: Catalog) -> Iterator[Runner]:
 _worker_catalog: Catalog | None = None     # set in each worker process by _init_worker
 
 
-def _init_worker(db_url: str) -> None:
-    """ProcessPoolExecutor initializer: a Catalog of this process' own.
+def _init_worker(db_url: str, host: str) -> None:
+    """ProcessPoolExecutor initializer: a Catalog of this process' own, writing as the parent's host.
 
     The parent's pooled connections came along with fork: drop them unclosed (closing would end the
     parent's sessions on the server), ignore Ctrl-C (the parent decides when to stop and waits for the
@@ -137,7 +133,7 @@ def _init_worker(db_url: str) -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
-    _worker_catalog = Catalog(db_url)
+    _worker_catalog = Catalog(db_url, host=host)
 
 
 def _hash_in_worker(task: Task) -> Result:
@@ -187,6 +183,6 @@ def process_pool(catalog: Catalog, processes: int) -> Iterator[Runner]:
     """The runner of main_mul.py: -p forked worker processes, each with its own Catalog."""
     catalog.close()     # no pooled connection may cross the fork; the parent reconnects when it needs to
     with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_init_worker, initargs=(catalog.url_for_workers(),)) as pool:
+                             initializer=_init_worker, initargs=(catalog.url_for_workers(), catalog.host)) as pool:
         pool.submit(int)   # start the workers now: they set up while this process walks the tree
         yield PoolRunner(pool, in_flight=2 * processes)

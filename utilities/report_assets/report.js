@@ -16,12 +16,18 @@ function human(n) {
   if (r >= 1024 && i < UNITS.length - 1) { r = Math.floor(r / 1024 * 10 + 0.5) / 10; i++; }
   return r.toFixed(1) + " " + UNITS[i];
 }
-const SIZE_RE = /^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgtp]?)(?:i?b)?\s*$/i;
-const MULT = {"": 1, k: 1024, m: 1048576, g: 1073741824, t: 1099511627776, p: 1125899906842624};
+// Sizes as the command line reads them (units.py): K/KB, M/MB, G/GB, T/TB powers of 1000, KiB, MiB,
+// GiB, TiB powers of 1024; the unit table comes with the page's data, the pattern is units.py's.
+const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/;
 function parseSize(s) {
   const m = SIZE_RE.exec(s);
-  return m ? Math.round(parseFloat(m[1]) * MULT[m[2].toLowerCase()]) : NaN;
+  if (!m) return NaN;
+  const mult = D.units[m[2].toLowerCase()];
+  return mult === undefined ? NaN : Math.round(parseFloat(m[1]) * mult);
 }
+const LINKS = new Map();   // "group:file" -> [dirIndex, name, ...], the file's other names (hard links)
+for (const row of D.links || []) LINKS.set(row[0] + ":" + row[1], row.slice(2));
+const INTERRUPTED = document.body.dataset.status === "interrupted";
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -188,7 +194,9 @@ function readFilters() {
     const bad = Number.isNaN(v);
     inp.classList.toggle("invalid", bad);
     inp.setAttribute("aria-invalid", bad ? "true" : "false");
+    inp.title = bad ? "Not a size: use e.g. 4096, 100K (1000s), 4MiB (1024s), 2G" : "";
     state[key] = bad ? dflt : v;
+    state[key + "Bad"] = bad ? s : null;
   }
   const exts = f.ext.value.split(/[\s,;]+/).map((e) => e.replace(/^\*?\./, "").toLowerCase()).filter(Boolean);
   state.exts = exts.length ? new Set(exts) : null;
@@ -230,8 +238,10 @@ function recompute() {
 function renderSummary() {
   let w = 0, nf = 0;
   for (const i of filtered) { w += groups[i][3]; nf += (groups[i].length - 4) / 2; }
+  const ignored = [["Min", state.minBad], ["Max", state.maxBad]].filter(([, v]) => v)
+    .map(([what, v]) => " " + what + " size \u201c" + v + "\u201d is not a size and is ignored.").join("");
   byId("summary").textContent = "Showing " + fmt(filtered.length) + " of " + fmt(NG) + " groups, " + human(w) +
-    " wasted" + (filtered.length ? " (" + fmt(nf) + " files)" : "");
+    " wasted" + (filtered.length ? " (" + fmt(nf) + " files)" : "") + "." + ignored;
 }
 const pagers = Array.from(document.querySelectorAll("#panel-groups .pager"));
 function pageCount() { return Math.max(1, Math.ceil(filtered.length / state.size)); }
@@ -263,7 +273,17 @@ function appendFiles(ol, gi, from, to) {
     const li = el("li", "file");
     const b = copyButton("Copy path");
     b.dataset.f = j;
-    li.append(b, pathEl(dirs[g[4 + 2 * j]], g[5 + 2 * j], q));
+    const body = el("div", "fbody");
+    body.append(pathEl(dirs[g[4 + 2 * j]], g[5 + 2 * j], q));
+    const others = LINKS.get(gi + ":" + j);
+    if (others) {
+      const also = el("div", "links");
+      also.append(el("span", "links-label", "Same file, also named (hard links):"));
+      for (let k = 0; k < others.length; k += 2) also.append(pathEl(dirs[others[k]], others[k + 1], q));
+      also.title = "These names share one file: removing only one of them frees no space.";
+      body.appendChild(also);
+    }
+    li.append(b, body);
     ol.appendChild(li);
   }
 }
@@ -285,7 +305,8 @@ function renderPage() {
   const frag = document.createDocumentFragment();
   for (let k = start; k < end; k++) frag.appendChild(groupCard(filtered[k], k + 1));
   if (!filtered.length) {
-    frag.appendChild(el("div", "empty-state", NG ? "No group matches these filters." :
+    frag.appendChild(el("div", "empty-state", NG ? "No group matches these filters." : INTERRUPTED ?
+      "No duplicates among the files compared before the scan was interrupted (see above)." :
       "No duplicate files were found."));
   }
   byId("groups").replaceChildren(frag);
@@ -349,7 +370,7 @@ document.addEventListener("keydown", (e) => {
 
 // ---- chart: where the wasted space is (each group's wasted bytes shared evenly by its copies)
 let chartMode = "dir", depth = 0, buckets = null;
-const SEP = D.sep || "/";
+const SEP = "/";
 const ROOTS = (D.roots || []).map((r) => r.endsWith(SEP) || r.endsWith("/") ? r : r + SEP);
 function bucketOf(d) {
   if (!depth) return d;

@@ -1,0 +1,1 @@
+"""The catalog's schema migrations (Alembic), run by schema.upgrade; versions/ holds one file per revision."""
