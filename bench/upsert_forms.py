@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Time four ways of upserting file rows into file_hashes, on SQLite and PostgreSQL.
+"""Time five ways of upserting file rows into file_hashes, on SQLite and PostgreSQL.
 
     python bench/upsert_forms.py [--rows 100000] [--merge-rows 10000] [--batch-size 1000]
                                  [--pg-url postgresql://postgres@127.0.0.1:5432/postgres]
@@ -8,8 +8,10 @@
 Forms, each on an empty table ("insert") and then again with the same rows ("update": every
 row conflicts on absolute_path and is rewritten):
 
-  (a) utilities.database.upsert_files(session, rows, batch_size): what dupFinder ships, one compiled
-      INSERT ... ON CONFLICT DO UPDATE executed with a list of parameter dicts (executemany);
+  (a) utilities.upserts.upsert_files(session, rows, batch_size, host=): what dupFinder ships, the
+      INSERT ... ON CONFLICT DO UPDATE built from the ORM model, run by the driver's executemany on
+      SQLite, and on PostgreSQL as INSERT ... SELECT from a temporary table filled by COPY;
+  (o) the ORM bulk idiom, session.execute(statement, list of dicts): what dupFinder shipped before;
   (b) the same statement with .values(batch): one multi-row statement compiled per batch;
   (c) a naive port of the plan's per-row session.merge(): SELECT the row by absolute_path, then
       update its attributes or add a new FileHash (merge() itself only matches on the primary key).
@@ -45,16 +47,18 @@ from sqlalchemy.dialects import postgresql, sqlite  # noqa: E402
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from utilities import database  # noqa: E402
+from utilities import upserts  # noqa: E402
 from utilities.catalog import Catalog  # noqa: E402
-from utilities.database import Base, FileHash, batched, file_row, upsert_files  # noqa: E402
+from utilities.database import Base, FileHash, batched, file_row  # noqa: E402
 from utilities.paths import db_path  # noqa: E402
 from utilities.records import Hashes, Stat  # noqa: E402
+from utilities.upserts import upsert_files  # noqa: E402
 
 HOST = "bench"          # the host every benchmark row belongs to
 
 FORMS = {
-    "a": "(a) upsert_files, executemany",
+    "a": "(a) upsert_files (SQLite: driver executemany; PostgreSQL: COPY, then INSERT ... SELECT)",
+    "o": "(o) ORM bulk, session.execute(statement, rows)",
     "b": "(b) .values(batch), one statement per batch",
     "c": "(c) per-row SELECT + update/add (naive merge)",
     "d": "(d) raw DBAPI executemany",
@@ -89,11 +93,8 @@ def prepared(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def upsert_stmt(dialect: str):
-    """The statement upsert_files executes (the shipped one if database.py still exposes it)."""
-    make = getattr(database, "_upsert_statement", None)
-    if make is None:
-        sys.exit("upsert_forms: utilities.database._upsert_statement is gone; update bench/upsert_forms.py")
-    return make(dialect)
+    """The statement upsert_files sends (built as dupFinder builds it)."""
+    return upserts.upsert_statement(sqlite.insert(FileHash) if dialect == "sqlite" else postgresql.insert(FileHash))
 
 
 # ------------------------------------------------------------------------------------------ forms
@@ -101,6 +102,14 @@ def form_a(engine: Engine, rows: list[dict[str, Any]], batch_size: int) -> None:
     with Session(engine) as s:
         for batch in batched(rows, batch_size):
             upsert_files(s, batch, batch_size, host=HOST)
+            s.commit()
+
+
+def form_o(engine: Engine, rows: list[dict[str, Any]], batch_size: int) -> None:
+    stmt = upsert_stmt(engine.dialect.name).execution_options(render_nulls=True)
+    with Session(engine) as s:
+        for batch in batched(rows, batch_size):
+            s.execute(stmt, prepared(batch))
             s.commit()
 
 
@@ -167,7 +176,7 @@ def form_d2(engine: Engine, rows: list[dict[str, Any]], batch_size: int) -> None
 
 
 RUNNERS: dict[str, Callable[[Engine, list[dict[str, Any]], int], None]] = {
-    "a": form_a, "b": form_b, "c": form_c, "d": form_d, "d2": form_d2}
+    "a": form_a, "o": form_o, "b": form_b, "c": form_c, "d": form_d, "d2": form_d2}
 
 
 # --------------------------------------------------------------------------------------- backends
@@ -228,7 +237,7 @@ def count_rows(engine: Engine) -> int:
 
 def bench_backend(catalog: Catalog, backend: str, rows: list[dict[str, Any]], args, out: list[dict]) -> None:
     engine = catalog.engine
-    forms = ["a", "b", "c", "d"] + (["d2"] if backend == "postgresql" else [])
+    forms = ["a", "o", "b", "c", "d"] + (["d2"] if backend == "postgresql" else [])
     for form in forms:
         n = min(args.merge_rows, len(rows)) if form == "c" else len(rows)
         data = rows[:n]

@@ -13,6 +13,7 @@ from utilities import database as db
 from utilities.catalog import SQLITE_BUSY_TIMEOUT_S, Catalog, DatabaseError
 from utilities.database import FileHash, ScanMetadata
 from utilities.records import Hashes, ScanCounts, Stat
+from utilities.upserts import upsert_files
 
 HOST = "tester"      # the host the rows of these tests belong to
 
@@ -68,7 +69,7 @@ def test_upsert_is_idempotent(sessions):
     rows = [row(f"/d/f{i}", size=i, full=f"{i:032x}") for i in range(50)]
     for _ in range(2):
         with sessions.begin() as s:
-            assert db.upsert_files(s, rows, 7, host=HOST) == 50
+            assert upsert_files(s, rows, 7, host=HOST) == 50
     stored = all_rows(sessions)
     assert len(stored) == 50
     assert stored["/d/f3"] == (3, f"{3:032x}", f"{3:032x}", 1000, "f3")
@@ -77,29 +78,29 @@ def test_upsert_is_idempotent(sessions):
 @pytest.mark.slow   # 40,000 rows
 def test_upsert_batch_edges(sessions):
     with sessions.begin() as s:
-        assert db.upsert_files(s, [], 1000, host=HOST) == 0
-        assert db.upsert_files(s, [row("/one")], 1, host=HOST) == 1
+        assert upsert_files(s, [], 1000, host=HOST) == 0
+        assert upsert_files(s, [row("/one")], 1, host=HOST) == 1
     with pytest.raises(ValueError, match="at least 1"), sessions.begin() as s:
-        db.upsert_files(s, [row("/x")], 0, host=HOST)
+        upsert_files(s, [row("/x")], 0, host=HOST)
     # 15 columns x 40,000 rows is far past SQLite's 32,766 bound parameters per statement.
     many = [row(f"/big/{i:06d}", size=i % 97) for i in range(40_000)]
     with sessions.begin() as s:
-        assert db.upsert_files(s, many, 40_000, host=HOST) == 40_000
+        assert upsert_files(s, many, 40_000, host=HOST) == 40_000
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(FileHash)) == 40_001
 
 
 def test_repeated_path_in_one_batch_keeps_the_last(sessions):
     with sessions.begin() as s:
-        assert db.upsert_files(s, [row("/p", size=1), row("/p", size=2)], 10, host=HOST) == 1
+        assert upsert_files(s, [row("/p", size=1), row("/p", size=2)], 10, host=HOST) == 1
     assert all_rows(sessions)["/p"][0] == 2
 
 
 def test_new_stat_record_without_hash_keeps_a_hash_for_the_same_stat(sessions):
     with sessions.begin() as s:
-        db.upsert_files(s, [row("/same", full="aa" * 16), row("/changed", full="bb" * 16)], host=HOST)
+        upsert_files(s, [row("/same", full="aa" * 16), row("/changed", full="bb" * 16)], host=HOST)
     with sessions.begin() as s:   # e.g. a concurrent scanner that saw these files as new
-        db.upsert_files(s, [row("/same"), row("/changed", mtime_ns=2_000)], host=HOST)
+        upsert_files(s, [row("/same"), row("/changed", mtime_ns=2_000)], host=HOST)
     stored = all_rows(sessions)
     assert stored["/same"][1] == "aa" * 16           # same stat record: the hash still holds
     assert stored["/changed"][1] is None             # the file changed: its old hash must go
@@ -109,7 +110,7 @@ def test_new_stat_record_without_hash_keeps_a_hash_for_the_same_stat(sessions):
 def test_iter_known_reads_its_roots_and_nothing_beside_them(sessions):
     paths = ["/a/b", "/a/b/c", "/a/b/d/e", "/a/bc", "/a/b0", "/a/b.txt", "/a", "/z/y"]
     with sessions.begin() as s:
-        db.upsert_files(s, [row(p, full="ab" * 16) for p in paths], host=HOST)
+        upsert_files(s, [row(p, full="ab" * 16) for p in paths], host=HOST)
     with sessions() as s:
         assert sorted(known(s, "/a/b")) == ["/a/b", "/a/b/c", "/a/b/d/e"]
         assert sorted(known(s, "/a/b/")) == ["/a/b", "/a/b/c", "/a/b/d/e"]
@@ -123,7 +124,7 @@ def test_iter_known_reads_its_roots_and_nothing_beside_them(sessions):
 def test_non_utf8_and_backslash_names_round_trip(sessions):
     odd = os.fsdecode(b"/r/caf\xe9 \\x41\\\\.txt")   # Latin-1 byte plus literal backslashes
     with sessions.begin() as s:
-        db.upsert_files(s, [row(odd, full="cc" * 16), row("/r/plain", full="cc" * 16)], host=HOST)
+        upsert_files(s, [row(odd, full="cc" * 16), row("/r/plain", full="cc" * 16)], host=HOST)
     with sessions() as s:
         stored = known(s, "/r")
     assert sorted(stored) == sorted([odd, "/r/plain"]) and os.fsencode(odd) == b"/r/caf\xe9 \\x41\\\\.txt"
@@ -131,7 +132,7 @@ def test_non_utf8_and_backslash_names_round_trip(sessions):
 
 def test_delete_paths(sessions):
     with sessions.begin() as s:
-        db.upsert_files(s, [row(f"/v/{i}") for i in range(5)], host=HOST)
+        upsert_files(s, [row(f"/v/{i}") for i in range(5)], host=HOST)
     with sessions.begin() as s:
         assert db.delete_paths(s, ["/v/1", "/v/3", "/v/missing"], batch_size=2, host=HOST) == 2
     assert sorted(all_rows(sessions)) == ["/v/0", "/v/2", "/v/4"]

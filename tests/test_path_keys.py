@@ -12,6 +12,7 @@ from utilities import database as db
 from utilities.catalog import Catalog
 from utilities.database import PATH_PREFIX_CHARS, FileHash
 from utilities.records import Hashes, Stat
+from utilities.upserts import upsert_files
 
 LONG_DIR = "/long/" + "/".join(["é" * 120, "x" * 250] * 21)       # 10,337 bytes, 7,817 characters
 
@@ -39,10 +40,10 @@ def test_paths_of_10000_bytes_are_stored_found_updated_and_deleted(sessions):
     # a, b and c share far more than PATH_PREFIX_CHARS characters: only the md5 part of the key tells them apart
     paths = [f"{LONG_DIR}/a", f"{LONG_DIR}/b", f"{LONG_DIR}/c", f"{LONG_DIR}.txt", "/long/short"]
     with sessions.begin() as s:
-        db.upsert_files(s, [row(p, size=k) for k, p in enumerate(paths)], host="h")
-        db.upsert_files(s, [row(paths[0], size=99)], host="other")
+        upsert_files(s, [row(p, size=k) for k, p in enumerate(paths)], host="h")
+        upsert_files(s, [row(paths[0], size=99)], host="other")
     with sessions.begin() as s:     # the same keys again: updated in place, not inserted twice
-        db.upsert_files(s, [row(p, size=10 + k) for k, p in enumerate(paths)], host="h")
+        upsert_files(s, [row(p, size=10 + k) for k, p in enumerate(paths)], host="h")
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(FileHash)) == 6
     assert stored(sessions, "h", LONG_DIR) == {paths[0]: 10, paths[1]: 11, paths[2]: 12}    # not the .txt sibling
@@ -59,8 +60,8 @@ def test_a_path_of_exactly_the_prefix_length_and_its_longer_neighbour_are_two_ro
     exact = "/" + "p" * (PATH_PREFIX_CHARS - 1)
     longer = exact + "q"          # same first PATH_PREFIX_CHARS characters; '' and an md5 in the key
     with sessions.begin() as s:
-        db.upsert_files(s, [row(exact, 1), row(longer, 2)], host="h")
-        db.upsert_files(s, [row(exact, 3), row(longer, 4)], host="h")
+        upsert_files(s, [row(exact, 1), row(longer, 2)], host="h")
+        upsert_files(s, [row(exact, 3), row(longer, 4)], host="h")
     assert stored(sessions, "h", "/") == {exact: 3, longer: 4}
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import database
 from .catalog import Catalog
+from .upserts import upsert_files
 
 Row = dict[str, Any]             # database.file_row's rows
 COMMIT_ROWS = 5_000              # rows per commit of these writes (stat records, partial hashes)
@@ -73,7 +74,7 @@ class RowWriter:
             self._commit(chunk)
 
     def _commit(self, rows: list[Row]) -> None:
-        self._catalog.transaction(lambda s: database.upsert_files(s, rows, self._batch_size, host=self._catalog.host))
+        self._catalog.transaction(lambda s: upsert_files(s, rows, self._batch_size, host=self._catalog.host))
 
     def _run(self) -> None:
         closed = False

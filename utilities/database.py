@@ -26,7 +26,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql.expression import Grouping
 
@@ -123,7 +122,7 @@ Index("ux_file_hashes_host_path", FileHash.host, path_prefix(FileHash.absolute_p
 Index("ux_file_hashes_host_path", FileHash.host, FileHash.absolute_path, unique=True).ddl_if(dialect="sqlite")
 
 
-def _conflict_target(dialect: str) -> list[Any]:
+def conflict_target(dialect: str) -> list[Any]:
     """The columns and expressions of the unique (host, path) index, for ON CONFLICT."""
     if dialect == "postgresql":
         return [FileHash.host, path_prefix(FileHash.absolute_path), path_digest(FileHash.absolute_path)]
@@ -168,13 +167,11 @@ def iter_known(session: Session, roots: Sequence[str], chunk: int = 5000, *, hos
 
 
 # ----------------------------------------------------------------------------------------- writes
-_STAT = ("file_size", "mtime_ns", "ctime_ns", "device", "inode")
 _HASHES = ("algorithm", "partial_bytes", "partial_hash", "hash_value", "hashed_at")
-_OTHERS = ("filename", "scan_date", "modified_time")
 
 
 def file_row(path: str, stat: Stat, *, scanned_at: float, hashes: Hashes | None = None) -> dict[str, Any]:
-    """Returns the row upsert_files takes for one file: its stat record and, when given, its hashes
+    """Returns the row upserts.upsert_files takes for one file: its stat record and, when given, its hashes
     (upsert_files adds the host)."""
     row: dict[str, Any] = {
         "absolute_path": path, "filename": os.path.basename(path), "scan_date": scanned_at,
@@ -188,24 +185,6 @@ def file_row(path: str, stat: Stat, *, scanned_at: float, hashes: Hashes | None 
     return row
 
 
-def _upsert_statement(dialect: str) -> sqlite.Insert | postgresql.Insert:
-    """INSERT ... ON CONFLICT (host, path) DO UPDATE, keeping a stored hash that still holds.
-
-    A row sent without a full hash (a new stat record, or a partial hash only) must not wipe a full hash
-    that another scanner recorded for the very same stat record in the meantime; a row that carries a
-    full hash, or describes a changed file, replaces everything.
-    """
-    stmt = sqlite.insert(FileHash) if dialect == "sqlite" else postgresql.insert(FileHash)
-    new = stmt.excluded
-    same_file = and_(*(getattr(FileHash, c) == getattr(new, c) for c in _STAT))
-    keep = and_(same_file, new.hash_value.is_(None), FileHash.hash_value.is_not(None))
-    set_: dict[str, Any] = {c: getattr(new, c) for c in _STAT + _OTHERS}
-    set_.update({c: case((keep, getattr(FileHash, c)), else_=getattr(new, c)) for c in _HASHES})
-    # render_nulls: rows whose NULL columns differ would otherwise each become a separate statement.
-    return stmt.on_conflict_do_update(index_elements=_conflict_target(dialect), set_=set_) \
-               .execution_options(render_nulls=True)
-
-
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     """Yields lists of at most size items (itertools.batched is 3.12+)."""
     if size < 1:
@@ -213,28 +192,6 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
-
-
-def upsert_files(session: Session, rows: Iterable[dict[str, Any]], batch_size: int = 1000, *, host: str) -> int:
-    """Inserts or updates host's file rows (file_row's dicts, plain paths); returns the number sent.
-
-    This is the ORM bulk idiom in its executemany form: one compiled statement, the rows passed as a
-    list of dicts in the second argument of session.execute(). Not per-row session.merge() (the plan's
-    suggestion), which SELECTs each row before writing it, and not .values(rows), which compiles one
-    giant statement per batch. bench/upsert_forms.py measures the three (figures in README).
-    """
-    bind = session.get_bind()
-    stmt = _upsert_statement(bind.dialect.name)
-    sent = 0
-    for batch in batched(rows, batch_size):
-        # One row per path (PostgreSQL refuses to update a row twice in one statement), in path order
-        # so that concurrent scanners lock rows in the same order and cannot deadlock each other.
-        unique = {r["absolute_path"]: r for r in batch}
-        params = [{**unique[p], "host": host, "absolute_path": db_path(p), "filename": db_path(unique[p]["filename"])}
-                  for p in sorted(unique)]
-        session.execute(stmt, params)
-        sent += len(params)
-    return sent
 
 
 def delete_paths(session: Session, paths: Iterable[str], batch_size: int = 1000, *, host: str) -> int:

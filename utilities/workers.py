@@ -18,6 +18,7 @@ from .catalog import Catalog, forget_inherited
 from .hashing import PARTIAL_BLOCK
 from .readers import hash_files
 from .records import Hashes, Stat
+from .upserts import upsert_files
 
 
 class Task(NamedTuple):
@@ -82,7 +83,7 @@ def hash_batch(task: Task, catalog: Catalog | None) -> Result:
         rows += [database.file_row(p, stat, scanned_at=now, hashes=hashes) for p in (path, *task.aliases.get(k, ()))]
     if rows:
         assert catalog is not None, "a task that records needs a catalog"
-        catalog.transaction(lambda s: database.upsert_files(s, rows, len(rows), host=catalog.host))
+        catalog.transaction(lambda s: upsert_files(s, rows, len(rows), host=catalog.host))
     return Result(task.units, digests, bytes(complete), read, problems)
 
 
