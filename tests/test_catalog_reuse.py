@@ -9,12 +9,11 @@ import time
 
 import pytest
 from _db import scans
+from _run import ENTRIES
 from _trees import age, blob, write
 
 import main
 import main_mul
-
-ENTRIES = pytest.mark.parametrize("entry", [main.main, main_mul.main], ids=["main", "main_mul"])
 
 
 def scan(entry, root, url, tmp_path, *extra) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from _catalogs import execute, make_released_catalog, rows_by_host, scalar, scan_rows
-from _run import assert_clean_failure, kill_tree, run_cli, start_cli
+from _run import assert_clean_failure, kill_tree, start_cli
 from _trees import ROOT, age, blob, groups, oracle, read_json, write
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
@@ -99,21 +99,21 @@ def test_two_scanners_starting_at_once_upgrade_a_released_catalog_once(tree, db_
     assert [h[:3] for h in scan_rows(db_url)[1:]] == [("upgrader", "finished", 0)] * 2
 
 
-def test_catalog_newer_than_the_program_is_refused_in_one_line(tree, db_url, tmp_path):
+def test_catalog_newer_than_the_program_is_refused_in_one_line(cli, tree, db_url, tmp_path):
     catalog = Catalog(db_url, host="h")
     catalog.initialize()
     catalog.close()
     execute(db_url, "UPDATE alembic_version SET version_num = '0099_future'")
-    proc = run_cli("main.py", tree, "--db-url", db_url, "--skip-html")
+    proc = cli("main.py", tree, "--db-url", db_url, "--skip-html")
     message = assert_clean_failure(proc)
     assert "revision 0099_future" in message and "newer than this dupFinder" in message
     assert scan_rows(db_url) == []                # refused before the scan began
 
 
-def test_a_table_no_release_made_is_refused_not_stamped(tmp_path):
+def test_a_table_no_release_made_is_refused_not_stamped(cli, tmp_path):
     url = f"sqlite:///{tmp_path / 'foreign.db'}"
     execute(url, "CREATE TABLE file_hashes (id INTEGER PRIMARY KEY, absolute_path TEXT UNIQUE, md5 TEXT)")
-    proc = run_cli("main.py", tmp_path, "--db-url", url, "--skip-html")
+    proc = cli("main.py", tmp_path, "--db-url", url, "--skip-html")
     assert "lacks columns filename" in assert_clean_failure(proc)
     engine = create_engine(url)
     assert not inspect(engine).has_table("alembic_version")       # left as it was
