@@ -1,11 +1,11 @@
 """Applies a plan file in a process of its own, for the kill -9 tests: python _apply_driver.py PLAN JOURNAL DELAY.
 
 The journal goes to JOURNAL as JSON lines (one per record or settle), kept until apply flushes it and
-then written at once, as the catalog's journal commits a batch. With DELAY > 0, the driver announces each moment a change is half-way ("TEMP <path>":
-a temporary exists and is about to be renamed over the file; "LINKED <path>": a moved file has its new
-name and its old name is about to go; "UNLINK <path>": a name is about to be removed) on stdout and
-sleeps there, so that a test can kill it exactly
-then. Only time is stretched: the product's code paths are the real ones.
+then written at once, as the catalog's journal commits a batch. With DELAY > 0, the driver announces each
+moment a change is half-way on stdout ("TEMP <path>": a temporary exists and is about to be renamed over
+the file; "LINKED <path>": a moved file has its new name and its old name is about to go; "UNLINK <path>":
+a name is about to be removed) and sleeps there, so that a test can kill it exactly then. Only time is
+stretched: the product's code paths are the real ones.
 """
 from __future__ import annotations
 

@@ -11,15 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
-from _dedupe import contents_under, snapshot, temporaries
-from _trees import blob, scans, start_cli, wait_for, write
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, select
-from test_dedupe_property import build, keep_rules, regular_files
 
 import main
 import main_mul
+from _db import scans
+from _dedupe import contents_under, snapshot, temporaries
+from _run import start_cli, wait_for
+from _trees import blob, write
+from test_dedupe_property import build, keep_rules, regular_files
 from utilities.database import DedupeAction, FileHash
 
 ENTRIES = pytest.mark.parametrize("entry", [main.main, main_mul.main], ids=["main", "main_mul"])

@@ -8,12 +8,12 @@ import shutil
 import time
 
 import pytest
-from _trees import age, blob, scans, write
 
 import main
 import main_mul
-
-ENTRIES = pytest.mark.parametrize("entry", [main.main, main_mul.main], ids=["main", "main_mul"])
+from _db import scans
+from _run import ENTRIES
+from _trees import age, blob, write
 
 
 def scan(entry, root, url, tmp_path, *extra) -> dict:

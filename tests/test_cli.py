@@ -1,38 +1,21 @@
-"""cli.py: sizes, the summary, progress bars only on a terminal, exports written atomically."""
+"""The command line's output: --version and --help, the summary, progress bars only on a terminal, JSON on
+stdout, exports written atomically, the default report in ./outputs/ of the working directory."""
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, write
-from utilities.units import human_bytes, parse_size
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("0", 0), ("4096", 4096), ("10K", 10_000), ("10kb", 10_000), ("4MiB", 4 * 2**20), ("1.5 GiB", 3 * 2**29),
-    ("2G", 2 * 10**9), ("1T", 10**12),
-])
-def test_parse_size(text, expected):
-    assert parse_size(text) == expected
-
-
-@pytest.mark.parametrize("text", ["-1", "ten", "4 MiBs", "", "1e3", "0x10"])
-def test_parse_size_rejects_garbage(text):
-    with pytest.raises(ValueError, match="not a size"):
-        parse_size(text)
-
-
-def test_human_bytes():
-    assert [human_bytes(n) for n in (0, 1023, 1024, 3 * 2**30 + 2**29, 2**50)] == \
-           ["0 B", "1,023 B", "1.0 KiB", "3.5 GiB", "1.0 PiB"]
+from _run import SCRIPTS
+from _trees import ROOT, write
+from utilities import __version__
 
 
 @pytest.fixture
@@ -62,6 +45,7 @@ def run_on_tty(args: list[str], cwd: Path) -> tuple[int, str]:
     return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
 
 
+@pytest.mark.slow   # three runs on a pseudo-terminal, each a new interpreter
 def test_progress_bars_on_a_terminal_only(small_tree, tmp_path):
     db = f"sqlite:///{tmp_path / 'c.db'}"
     code, shown = run_on_tty([str(small_tree), "--db-url", db, "--skip-html"], tmp_path)
@@ -77,13 +61,11 @@ def test_progress_bars_on_a_terminal_only(small_tree, tmp_path):
     assert piped.stdout == ""                                   # stdout is kept for --json -
 
 
-def test_json_to_stdout_and_csv(small_tree, tmp_path):
+def test_json_to_stdout_and_csv(cli, small_tree, tmp_path):
     db = f"sqlite:///{tmp_path / 'c.db'}"
     out = tmp_path / "deep" / "er" / "groups.csv"
     out.parent.mkdir(parents=True)          # folders named by the user must exist (cli-contract.md)
-    proc = subprocess.run([sys.executable, str(ROOT / "main_mul.py"), str(small_tree), "--db-url", db,
-                           "--skip-html", "--json", "-", "--csv", str(out), "-p", "2"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    proc = cli("main_mul.py", small_tree, "--db-url", db, "--skip-html", "--json", "-", "--csv", out, "-p", "2")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["summary"]["duplicate_groups"] == 3 and report["summary"]["wasted_bytes"] == 3 * 200_000
@@ -102,9 +84,27 @@ def _umask() -> int:
 
 
 def test_default_report_lands_in_outputs_of_the_working_directory(small_tree, tmp_path):
+    """`python main.py` run from another folder than the checkout (a real process in that folder)."""
     proc = subprocess.run([sys.executable, str(ROOT / "main.py"), str(small_tree), "--db-url",
                            f"sqlite:///{tmp_path / 'c.db'}", "-q"], capture_output=True, text=True, cwd=tmp_path,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     page = (tmp_path / "outputs" / "hash_report.html").read_text(encoding="utf-8")
     assert "<!doctype html>" in page.lower() and str(small_tree) in page
+
+
+@SCRIPTS
+def test_version(cli, script):
+    proc = cli(script, "--version")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"{script} (dupFinder) {__version__}\n", "")
+
+
+@SCRIPTS
+def test_help_says_where_config_catalog_and_report_are(cli, script):
+    proc = cli(script, "--help")
+    assert proc.returncode == 0 and proc.stderr == ""
+    text = re.sub(r"\s+", " ", proc.stdout)
+    assert text.startswith(f"usage: {script} ")
+    assert "./config.json, else the config.json beside main.py" in text
+    assert "reports go to ./outputs/hash_report.html" in text
+    assert ("--processes" in text) == (script == "main_mul.py")

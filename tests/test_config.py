@@ -1,14 +1,14 @@
-"""config.py: loading config.json, URL precedence, passwords from the environment, masking."""
+"""config.py: loading config.json, URL precedence, passwords from the environment, masking; and how the
+command line reports a config or URL that cannot work."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from _run import assert_clean_failure
+from _trees import ROOT
 from utilities import config
 from utilities.config import ConfigError, load_config, resolve_database
 
@@ -121,32 +121,23 @@ def test_mask_url_never_shows_password():
     assert config.mask_url("postgresql://u:hunter2@h:5432/d") == "postgresql://u:***@h:5432/d"
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=env, timeout=120)
-
-
-def test_cli_broken_config_exits_1_with_one_line(tmp_path):
+def test_cli_broken_config_exits_1_with_one_line(cli, tmp_path):
     path = cfg(tmp_path, '{"database": {"type": "sqlite", "path": 1}}', raw=True)
-    proc = run_cli(str(tmp_path), "--config", str(path), "--skip-html")
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert lines == [f"error: {path}: database.path must be a string, not int 1"]
-    assert "Traceback" not in proc.stderr
+    proc = cli("main.py", tmp_path, "--config", path, "--skip-html")
+    assert assert_clean_failure(proc) == f"error: {path}: database.path must be a string, not int 1"
 
 
-def test_cli_verbose_shows_traceback(tmp_path):
+def test_cli_verbose_shows_traceback(cli, tmp_path):
     path = cfg(tmp_path, "{", raw=True)
-    proc = run_cli(str(tmp_path), "--config", str(path), "--skip-html", "-v")
+    proc = cli("main.py", tmp_path, "--config", path, "--skip-html", "-v")
     assert proc.returncode == 1
     assert "Traceback" in proc.stderr and "invalid JSON at line 1, column 2" in proc.stderr
 
 
-def test_cli_unreachable_server_is_one_masked_line(tmp_path):
+def test_cli_unreachable_server_is_one_masked_line(cli, tmp_path):
     # Port 1 on loopback: nothing listens, so the connection is refused at once.
-    proc = run_cli(str(tmp_path), "--db-url", "postgresql://scan:hunter2@127.0.0.1:1/file_hashes", "--skip-html")
-    assert proc.returncode == 1
+    proc = cli("main.py", tmp_path, "--db-url", "postgresql://scan:hunter2@127.0.0.1:1/file_hashes", "--skip-html")
+    assert_clean_failure(proc)
     assert "hunter2" not in proc.stderr + proc.stdout
     assert proc.stderr.count("\n") == 1
     assert "postgresql+psycopg2://scan:***@127.0.0.1:1/file_hashes" in proc.stderr

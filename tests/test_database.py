@@ -75,6 +75,7 @@ def test_upsert_is_idempotent(sessions):
     assert stored["/d/f3"] == (3, f"{3:032x}", f"{3:032x}", 1000, "f3")
 
 
+@pytest.mark.slow   # 40,000 rows
 def test_upsert_batch_edges(sessions):
     with sessions.begin() as s:
         assert upsert_files(s, [], 1000, host=HOST) == 0
@@ -181,5 +182,5 @@ def test_old_schema_is_reported_not_silently_used(tmp_path):
     cat = Catalog(f"sqlite:///{tmp_path / 'old.db'}")
     with cat.engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE file_hashes (id INTEGER PRIMARY KEY, absolute_path TEXT UNIQUE)")
-    with pytest.raises(DatabaseError, match="lacks columns .*older dupFinder"):
+    with pytest.raises(DatabaseError, match=r"lacks columns .*older dupFinder"):
         cat.initialize()

@@ -13,8 +13,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from _dedupe import PAST_NS, contents_under, findings, snapshot, temporaries, write
 
+from _dedupe import PAST_NS, contents_under, findings, snapshot, temporaries, write
 from utilities.dedupe import apply as apply_mod
 from utilities.dedupe.apply import apply_plan
 from utilities.dedupe.found import DupeFile, DupeGroup

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from _dedupe import write
 
+from _dedupe import write
 from utilities.dedupe.compare import CHUNK, WHOLE, Skip, first_differences, open_checked, stat_problem
 from utilities.records import Stat
 

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from _apply_driver import read_journal
 from _dedupe import findings, temporaries, write
-
 from utilities.dedupe.apply import MAX_OPEN, apply_plan
 from utilities.dedupe.journal import MemoryJournal
 from utilities.dedupe.leftovers import clean_under
@@ -63,6 +63,8 @@ def kill_at(cmd: list[str], nth: int) -> tuple[str, list[str]]:
     raise AssertionError
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("scanner-processes")      # killed at a moment of a running apply: see test_interruptions
 @pytest.mark.parametrize("action", ["hardlink", "symlink", "delete", "move"])
 @pytest.mark.parametrize("nth", [1, 4])
 def test_kill_9_mid_apply_loses_nothing_and_the_next_run_cleans_up(tmp_path, action, nth):

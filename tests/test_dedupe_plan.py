@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from _dedupe import findings, snapshot, write
 
+from _dedupe import findings, snapshot, write
 from utilities.dedupe.keep import parse_keep
 from utilities.dedupe.plan import PlanError, make_plan
 from utilities.dedupe.planfile import write_plan

@@ -7,9 +7,9 @@ import json
 import os
 
 import pytest
+
 from _dedupe import findings, snapshot, write
 from test_dedupe_plan import ODD_NAMES
-
 from utilities.dedupe.apply import apply_plan
 from utilities.dedupe.journal import MemoryJournal
 from utilities.dedupe.plan import PlanError, make_plan

@@ -15,10 +15,11 @@ import stat
 import tempfile
 from pathlib import Path
 
-from _dedupe import contents_under, findings, snapshot, temporaries
+import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from _dedupe import contents_under, findings, snapshot, temporaries
 from utilities.dedupe.apply import apply_plan
 from utilities.dedupe.journal import MemoryJournal
 from utilities.dedupe.keep import KEEP_RULES, parse_keep
@@ -96,6 +97,7 @@ def regular_files(root: bytes) -> dict[bytes, bytes]:
     return out
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(s=spec)
 def test_applying_any_plan_keeps_every_content_and_touches_nothing_else(s):

@@ -10,9 +10,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from _dedupe import PAST_NS, findings, snapshot, temporaries, write
 from test_dedupe_plan import ODD_NAMES
-
 from utilities.dedupe.apply import apply_plan
 from utilities.dedupe.compare import Skip
 from utilities.dedupe.journal import MemoryJournal

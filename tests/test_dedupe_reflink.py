@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _dedupe import PAST_NS, findings, temporaries, write
 
+from _dedupe import PAST_NS, findings, temporaries, write
 from utilities.dedupe.apply import apply_plan
 from utilities.dedupe.journal import MemoryJournal
 from utilities.dedupe.mounts import fs_type

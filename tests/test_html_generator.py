@@ -8,25 +8,16 @@ import os
 import re
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, as_report
+from _html import Doc, render_report, write_report
+from _trees import ROOT
 from utilities import html_generator as hg
 from utilities.atomic import write_atomically
 from utilities.html_generator import ALL_FILES_LIMIT
 from utilities.paths import display_path
-from utilities.units import human_bytes
-
-
-def render_report(rep: dict, **kw) -> str:
-    return hg.render_report(as_report(rep), **kw)
-
-
-def write_report(path, rep: dict, **kw) -> None:
-    hg.write_report(path, as_report(rep), **kw)
 
 EVIL_IMG = "/data/in/<img src=x onerror=alert(1)>.txt"
 EVIL_SCRIPT = "/data/in/</script><script>alert(2)</script>.txt"
@@ -48,7 +39,7 @@ def make_report(groups=None, **extra):
     groups = groups if groups is not None else [
         group(3 * 2**30, ["/data/a/movie.mkv", "/data/b/movie.mkv"]),
         group(1000, [EVIL_IMG, EVIL_SCRIPT, BAD_BYTE]),
-        group(10, [LINE_SEP, RTL] + ODD),
+        group(10, [LINE_SEP, RTL, *ODD]),
     ]
     rep = {
         "version": 1,
@@ -70,30 +61,6 @@ def make_report(groups=None, **extra):
     return rep
 
 
-class Doc(HTMLParser):
-    """Every start tag with its attributes, and the text of each <script> and <style>."""
-
-    def __init__(self, text):
-        super().__init__(convert_charrefs=True)
-        self.tags, self.scripts, self.styles, self._in = [], [], [], None
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        if tag in ("script", "style"):
-            self._in = (tag, dict(attrs), [])
-
-    def handle_data(self, data):
-        if self._in:
-            self._in[2].append(data)
-
-    def handle_endtag(self, tag):
-        if self._in and tag == self._in[0]:
-            (self.scripts if tag == "script" else self.styles).append((self._in[1], "".join(self._in[2])))
-            self._in = None
-
-
 def data_of(text):
     m = re.search(r'<script type="application/json" id="data">(.*?)</script>', text, re.S)
     assert m, "no data element"
@@ -111,7 +78,7 @@ def header_of(text):
 
 
 def stat(text, key):
-    m = re.search(r'data-stat="%s">.*?<div class="stat-value"[^>]*>(.*?)</div>' % key, text, re.S)
+    m = re.search(rf'data-stat="{key}">.*?<div class="stat-value"[^>]*>(.*?)</div>', text, re.S)
     assert m, key
     return m.group(1)
 
@@ -240,16 +207,6 @@ def test_csp_allows_only_the_hashed_inline_script_and_style():
 # figures
 
 
-@pytest.mark.parametrize("n,text", [
-    (0, "0 B"), (1, "1 B"), (1023, "1,023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
-    (1310720, "1.3 MiB"),                    # 1.25 MiB: halves round up, as in the page's script
-    (1048575, "1.0 MiB"),                    # 1023.999 KiB is not "1024.0 KiB"
-    (3328599654, "3.1 GiB"), (5 * 2**40, "5.0 TiB"), (10 * 2**30 - 1, "10.0 GiB"),
-])
-def test_human_bytes(n, text):
-    assert human_bytes(n) == text
-
-
 def test_header_figures_and_units():
     text = render_report(make_report())
     assert stat(text, "wasted") == "3.1 GiB"
@@ -322,7 +279,8 @@ def test_directories_are_shared():
 
 def long_paths(n_groups, per=3):
     return [group(1000 + i, [f"/home/someone/Pictures/{2000 + i % 25}/{i % 40:02d} Holiday in the mountains/"
-                             f"IMG_{i:06d}{'' if k == 0 else f' ({k})'}.jpg" for k in range(per)]) for i in range(n_groups)]
+                             f"IMG_{i:06d}{'' if k == 0 else f' ({k})'}.jpg" for k in range(per)])
+            for i in range(n_groups)]
 
 
 def test_data_stays_compact():

@@ -9,13 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
-from _trees import age, blob, read_json, start_cli, wait_for, write
 from sqlalchemy import create_engine, func, select
 
+from _run import start_cli, wait_for
+from _trees import age, blob, read_json, write
 from utilities.database import FileHash
 
 N_FILES = 400
 
+
+# signals sent at a moment of a running scan: one worker runs these one after another (see test_interruptions)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scanner-processes")]
 
 @pytest.fixture(scope="module")
 def small_files(tmp_path_factory) -> Path:

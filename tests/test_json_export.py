@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from _trees import blob, write
 
 import main
 import main_mul
-
-ENTRIES = pytest.mark.parametrize("entry", [main.main, main_mul.main], ids=["main", "main_mul"])
+from _run import ENTRIES
+from _trees import blob, write
 
 
 def scan(entry, roots, url, tmp_path, *extra) -> tuple[dict, str]:

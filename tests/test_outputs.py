@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from _trees import blob, write
 
 import main
+from _trees import blob, write
 
 
 @pytest.fixture

@@ -2,33 +2,20 @@
 separate (or join) its files."""
 from __future__ import annotations
 
-import json
+import os
 import shutil
 import tempfile
-import os
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
 
 import main
 import main_mul
-from conftest import write
-from utilities.database import FileHash, ScanMetadata
+from _db import catalog_rows, scans
+from _run import ENTRIES, scan
+from _trees import age, blob, write
 
-ENTRIES = pytest.mark.parametrize("entry", [main.main, main_mul.main], ids=["main", "main_mul"])
 EDGE = 64 * 1024
-PAST = time.time() - 3600   # files older than the racy window, so a rescan may trust their hashes
-
-
-def blob(seed: int, size: int) -> bytes:
-    out = bytearray()
-    x = seed * 2654435761 % 2**32 or 1
-    while len(out) < size:
-        x = (x * 1103515245 + 12345) % 2**31
-        out += x.to_bytes(4, "little")
-    return bytes(out[:size])
 
 
 ODD_NAMES = ["with space.txt", "quote'd \"name\".txt", "new\nline.txt", "-leading-dash.txt",
@@ -58,19 +45,8 @@ def tree(tmp_path: Path) -> Path:
     os.symlink(root, root / "links" / "loop")                              # a loop, for --follow-symlinks
     for name in ODD_NAMES:
         write(root / "odd" / name, blob(6, 1234))
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames:
-            os.utime(os.path.join(dirpath, name), (PAST, PAST), follow_symlinks=False)
+    age(root)
     return root
-
-
-def scan(entry, roots, db_url, tmp_path, *extra) -> dict:
-    out = tmp_path / f"out-{time.monotonic_ns()}.json"
-    args = [str(r) for r in roots] + ["--db-url", db_url, "--json", str(out), "--skip-html", "-q", *extra]
-    if entry is main_mul.main:
-        args += ["-p", "2", "-b", "3"]       # small batches: many commits, several workers
-    assert entry(args) == 0
-    return json.loads(out.read_text(encoding="utf-8"))
 
 
 def rel_groups(report: dict, root: Path) -> list[list[str]]:
@@ -84,21 +60,8 @@ EXPECTED_DEFAULT = [
 ]
 
 
-def last_scan(db_url: str) -> ScanMetadata:
-    engine = create_engine(db_url)
-    from sqlalchemy.orm import Session
-    with Session(engine) as s:
-        scan = s.scalars(select(ScanMetadata).order_by(ScanMetadata.id.desc())).first()
-    engine.dispose()
-    return scan
-
-
 def stored_paths(db_url: str) -> set[str]:
-    engine = create_engine(db_url)
-    with engine.connect() as conn:
-        paths = set(conn.scalars(select(FileHash.absolute_path)))
-    engine.dispose()
-    return paths
+    return set(catalog_rows(db_url))
 
 
 @ENTRIES
@@ -110,7 +73,7 @@ def test_groups_on_both_backends(entry, tree, db_url, tmp_path):
     assert s["wasted_bytes"] == 20_000 + 1234 * 5
     assert report["groups"][0]["size"] == 20_000            # most wasted space first
     assert report["finished"] is True and report["version"] == 2
-    assert last_scan(db_url).status == "finished"
+    assert scans(db_url)[-1].status == "finished"
     # every regular file is in the catalog, symlinks are not
     stored = stored_paths(db_url)
     assert len(stored) == s["files_scanned"] == 17     # 19 regular files less 2 empty (--min-size 1)
@@ -148,10 +111,10 @@ def test_filters_and_roots(tree, db_url, tmp_path):
 @ENTRIES
 def test_rescan_reuses_hashes_and_sees_changes(entry, tree, db_url, tmp_path):
     first = scan(entry, [tree], db_url, tmp_path)
-    assert last_scan(db_url).bytes_read > 0
+    assert scans(db_url)[-1].bytes_read > 0
     again = scan(entry, [tree], db_url, tmp_path)
     assert again["groups"] == first["groups"]
-    assert (last_scan(db_url).bytes_read, last_scan(db_url).files_hashed) == (0, 0)   # nothing read again
+    assert (scans(db_url)[-1].bytes_read, scans(db_url)[-1].files_hashed) == (0, 0)   # nothing read again
 
     # Same size, mtime restored: only ctime tells the content changed.
     b = tree / "same" / "deep" / "er" / "b.bin"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from _trees import blob, write
 
+from _trees import blob, write
 from utilities import readers
 from utilities.hashing import PARTIAL_BLOCK
 from utilities.records import Stat

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.browser
+from _html import write_report
+from _run import IN_CI
+from _trees import ROOT
+from utilities.units import human_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]   # one worker starts Chromium once
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
-ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "outputs" / "report_screenshot.png"
 
 
@@ -37,14 +40,6 @@ except ImportError as e:       # pragma: no cover - depends on the machine
     _unavailable(f"playwright is not installed ({e})")
 if not os.access(CHROMIUM, os.X_OK):
     _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-
-from conftest import as_report  # noqa: E402
-from utilities import html_generator  # noqa: E402
-from utilities.units import human_bytes  # noqa: E402
-
-
-def write_report(path, rep: dict) -> None:
-    html_generator.write_report(path, as_report(rep))
 
 EVIL = "/home/u/Downloads/<img src=x onerror=alert(1)>.jpg"
 MiB = 2**20
@@ -281,7 +276,8 @@ def test_copy_button_copies_the_path(open_report):
 def test_copy_falls_back_without_the_clipboard_api(open_report):
     s = open_report()
     s.page.evaluate("Object.defineProperty(navigator, 'clipboard', {value: undefined, configurable: true})")
-    s.page.evaluate("document.execCommand = (c) => { window.__copied = document.activeElement.value; return c === 'copy'; }")
+    s.page.evaluate("document.execCommand = (c) => "
+                    "{ window.__copied = document.activeElement.value; return c === 'copy'; }")
     s.page.locator("#groups .file button.copy").first.click()
     s.page.wait_for_selector("#groups .file button.copy.copied")
     assert s.page.evaluate("window.__copied") == s.page.text_content("#groups .file .path >> nth=0")
@@ -303,7 +299,8 @@ def test_chart_shows_where_the_waste_is_and_filters(open_report, report_files):
     s = open_report()
     rows = s.page.locator("#chart .row")
     assert rows.count() == 10
-    widths = [float(w) for w in s.page.eval_on_selector_all("#chart .bar", "els => els.map(e => e.getAttribute('width'))")]
+    widths = [float(w) for w in
+              s.page.eval_on_selector_all("#chart .bar", "els => els.map(e => e.getAttribute('width'))")]
     assert widths == sorted(widths, reverse=True) and widths[0] > widths[-1]
     label = s.page.text_content("#chart .row:first-child .lbl")
     rows.first.click()

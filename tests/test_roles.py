@@ -11,27 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _catalogs import make_released_catalog, rows_by_host, scan_rows
-from _trees import (
-    admin_engine,
-    age,
-    assert_clean_failure,
-    blob,
-    extra_pg_database,
-    groups,
-    oracle,
-    read_json,
-    run_cli,
-    write,
-)
-from conftest import ROOT
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from _catalogs import make_released_catalog, rows_by_host, scan_rows
+from _db import admin_engine, scratch_database
+from _run import assert_clean_failure, run_cli
+from _trees import ROOT, age, blob, groups, oracle, read_json, write
 from utilities.catalog import Catalog
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]   # every test runs scanners as other roles
 ROLES_SQL = ROOT / "sql" / "roles.sql"
 
 
@@ -89,7 +79,7 @@ def site(pg_scratch_url) -> Iterator[Site]:
     """pg_scratch_url: PostgreSQL must be reachable (a failure under CI=true)."""
     made: Site | None = None
     try:
-        with extra_pg_database() as url:
+        with scratch_database() as url:
             made = Site(url)
             made.set_up()
             yield made
@@ -138,7 +128,7 @@ def test_a_role_cannot_write_another_hosts_rows_through_dupfinder(site, tree, tm
     (tree / "x" / "small.bin").unlink()                  # b's row of it would be deleted by a scan as b
     for script in ("main.py", "main_mul.py"):
         done, _ = scan(site.url_of("a"), tree, "b", tmp_path, script=script)
-        err = assert_clean_failure(done, 1)
+        err = assert_clean_failure(done)
         assert "row-level security" in err and "--host" in err
     assert rows_by_host(site.url) == before and scan_rows(site.url) == scans_before
 
@@ -178,7 +168,7 @@ def test_a_schema_upgrade_needs_the_owner_who_runs_it_once(pg_scratch_url, tree,
     host role scans, its old rows kept (assigned to the host the owner named)."""
     role = f"dupfinder_test_old_{uuid.uuid4().hex[:8]}"
     try:
-        with extra_pg_database() as url:
+        with scratch_database() as url:
             donor = f"sqlite:///{tmp_path / 'donor.db'}"
             assert run_cli("main.py", tree, "--db-url", donor, "--host", "a", "--skip-html", "-q").returncode == 0
             make_released_catalog(url, rows_from=donor)
@@ -187,7 +177,7 @@ def test_a_schema_upgrade_needs_the_owner_who_runs_it_once(pg_scratch_url, tree,
                         "-c", f'GRANT USAGE ON SEQUENCE file_hashes_id_seq, scan_metadata_id_seq TO "{role}"')
             assert done.returncode == 0, done.stderr
             done, _ = scan(as_role(url, role), tree, "a", tmp_path)
-            err = assert_clean_failure(done, 1)
+            err = assert_clean_failure(done)
             assert "must be upgraded" in err and "owner" in err and role in err
 
             owner = subprocess.run([sys.executable, "-m", "utilities.schema", url, "--host", "a"], cwd=ROOT,

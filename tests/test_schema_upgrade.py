@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from _catalogs import execute, make_released_catalog, rows_by_host, scalar, scan_rows
-from _trees import age, assert_clean_failure, blob, groups, kill_tree, oracle, read_json, run_cli, start_cli, write
-from conftest import ROOT
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 import main
+from _catalogs import execute, make_released_catalog, rows_by_host, scalar, scan_rows
+from _run import assert_clean_failure, kill_tree, start_cli
+from _trees import ROOT, age, blob, groups, oracle, read_json, write
 from utilities import schema
 from utilities.catalog import Catalog
 from utilities.database import Base
@@ -77,12 +77,15 @@ def test_released_catalog_is_upgraded_in_place_and_keeps_its_hashes(tree, db_url
                         "ctime_ns, device, inode) VALUES ('x', '/x', 1, 0, 0, 0, 0, 0)")
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("scanner-processes")      # timed against running scanners: see test_interruptions
 @pytest.mark.timeout(120)
 def test_two_scanners_starting_at_once_upgrade_a_released_catalog_once(tree, db_url, tmp_path):
     before = released_catalog_with_rows(tree, db_url, tmp_path)
-    start_at = time.time() + 2.5
+    barrier = tmp_path / "barrier"         # the harness holds each scanner until both have started
+    barrier.mkdir()
     procs = [start_cli("tests/_harness.py", script, tree, "--db-url", db_url, "--host", "upgrader", "--skip-html",
-                       "-q", env={"DUPFINDER_TEST_START_AT": str(start_at)})
+                       "-q", env={"DUPFINDER_TEST_BARRIER": f"{barrier}:2"})
              for script in ("main.py", "main_mul.py")]
     try:
         results = [p.communicate(timeout=90) for p in procs]
@@ -96,22 +99,22 @@ def test_two_scanners_starting_at_once_upgrade_a_released_catalog_once(tree, db_
     assert [h[:3] for h in scan_rows(db_url)[1:]] == [("upgrader", "finished", 0)] * 2
 
 
-def test_catalog_newer_than_the_program_is_refused_in_one_line(tree, db_url, tmp_path):
+def test_catalog_newer_than_the_program_is_refused_in_one_line(cli, tree, db_url, tmp_path):
     catalog = Catalog(db_url, host="h")
     catalog.initialize()
     catalog.close()
     execute(db_url, "UPDATE alembic_version SET version_num = '0099_future'")
-    proc = run_cli("main.py", tree, "--db-url", db_url, "--skip-html")
-    message = assert_clean_failure(proc, 1)
+    proc = cli("main.py", tree, "--db-url", db_url, "--skip-html")
+    message = assert_clean_failure(proc)
     assert "revision 0099_future" in message and "newer than this dupFinder" in message
     assert scan_rows(db_url) == []                # refused before the scan began
 
 
-def test_a_table_no_release_made_is_refused_not_stamped(tmp_path):
+def test_a_table_no_release_made_is_refused_not_stamped(cli, tmp_path):
     url = f"sqlite:///{tmp_path / 'foreign.db'}"
     execute(url, "CREATE TABLE file_hashes (id INTEGER PRIMARY KEY, absolute_path TEXT UNIQUE, md5 TEXT)")
-    proc = run_cli("main.py", tmp_path, "--db-url", url, "--skip-html")
-    assert "lacks columns filename" in assert_clean_failure(proc, 1)
+    proc = cli("main.py", tmp_path, "--db-url", url, "--skip-html")
+    assert "lacks columns filename" in assert_clean_failure(proc)
     engine = create_engine(url)
     assert not inspect(engine).has_table("alembic_version")       # left as it was
     engine.dispose()

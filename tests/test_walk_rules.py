@@ -8,12 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from _trees import blob, write
 
 import main
 import main_mul
-
-ENTRIES = pytest.mark.parametrize("entry", [main.main, main_mul.main], ids=["main", "main_mul"])
+from _run import ENTRIES
+from _trees import blob, write
 
 
 def scan(entry, roots, tmp_path, *extra, db: str | None = None) -> dict:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import schema
 from .config import mask_url
+from .driver_noise import libpq_lines_dropped
 from .errors import DatabaseError
 from .hosts import machine_host
 
@@ -163,8 +164,16 @@ def make_engine(url: URL) -> Engine:
             connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "dupFinder",
                           # a server that vanishes mid-scan is noticed within ~25 s instead of the OS' 2 hours
                           "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3})
+        event.listen(engine, "do_connect", _connect_quietly)
     _ENGINES.append(engine)
     return engine
+
+
+def _connect_quietly(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+    """Connects as SQLAlchemy would, with libpq's own "FATAL:" line of a failed connect dropped: the
+    failure becomes one line (describe_error) instead."""
+    with libpq_lines_dropped():
+        return dialect.connect(*cargs, **cparams)
 
 
 def forget_inherited() -> None:

@@ -18,9 +18,11 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, and_, case, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from .database import FileHash, batched, conflict_target
+from .driver_noise import psycopg2_chain_dropped
 from .paths import db_path
 
 # The columns every row gives, in COPY's order (database.file_row's keys, plus the host).
@@ -89,8 +91,12 @@ def upsert_files(session: Session, rows: Iterable[dict[str, Any]], batch_size: i
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         cursor: Any = dbapi.cursor()          # psycopg2's cursor: copy_expert is its own
+        statement = f"COPY {_staging.name} ({', '.join(ROW_KEYS)}) FROM STDIN"
         try:
-            cursor.copy_expert(f"COPY {_staging.name} ({', '.join(ROW_KEYS)}) FROM STDIN", _copy_text(params))
+            with psycopg2_chain_dropped():
+                cursor.copy_expert(statement, _copy_text(params))
+        except Exception as e:
+            raise _as_sqlalchemy_error(e, statement, conn.dialect.loaded_dbapi, dbapi) from e
         finally:
             cursor.close()
         conn.execute(_copy_upsert_statement())
@@ -99,6 +105,20 @@ def upsert_files(session: Session, rows: Iterable[dict[str, Any]], batch_size: i
         for batch in batched(params, batch_size):
             conn.exec_driver_sql(_sqlite_sql(), batch)
     return len(params)
+
+
+def _as_sqlalchemy_error(e: Exception, statement: str, module: Any, dbapi: Any) -> Exception:
+    """The error of a COPY made on the driver's own cursor, as SQLAlchemy would have wrapped it, so that the
+    catalog retries it or says it in one line like any other (catalog.Catalog.errors). psycopg2 may turn a
+    connection ended mid-COPY into a SystemError (its issue #551): that is the connection's end, too."""
+    if isinstance(e, module.Error):
+        return OperationalError(statement, None, e)
+    cause = e.__context__ or e.__cause__
+    if isinstance(cause, module.Error):
+        return OperationalError(statement, None, cause)
+    if isinstance(e, SystemError) and getattr(dbapi, "closed", False):
+        return OperationalError(statement, None, module.OperationalError("server closed the connection during COPY"))
+    return e
 
 
 def _copy_text(params: list[dict[str, Any]]) -> io.StringIO:

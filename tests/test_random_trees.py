@@ -1,4 +1,4 @@
-"""Issue 6, property: on random small trees (few contents so that duplicates occur, odd names, hard links,
+"""Random small trees (few contents so that duplicates occur, odd names, hard links,
 symlinks), both entry points report exactly the groups a brute-force oracle finds, and keep doing so on
 a rescan that reuses the catalog and after files are changed or deleted."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import main
@@ -124,8 +124,10 @@ def check(report: dict, root: Path, spec: dict, by_path: dict[str, bytes]) -> No
                 f"a symlink reported as a duplicate of its target: {g}"
 
 
-@pytest.mark.timeout(300)
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False)
+# The number of examples and whether they are random come from the Hypothesis profile (conftest.py): "dev"
+# locally, "ci" (derandomized) with CI=true, "long" with DUPFINDER_HYPOTHESIS_PROFILE=long.
+@pytest.mark.slow
+@pytest.mark.timeout(60 + 3 * settings().max_examples)      # an example takes well under a second
 @given(spec=trees)
 @example(spec={   # a file, a hard link and a symlink to it, a copy: the symlink is no duplicate of its target
     "dirs": [(0, b"d")], "files": [(1, b"x", (0, 100, False)), (0, b"y", (0, 100, False))],

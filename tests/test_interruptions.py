@@ -1,11 +1,12 @@
-"""Issue 6, reliability: concurrent scanners on one catalog, kill -9 / Ctrl-C / SIGTERM in the middle of
-full hashing, and a database that goes away mid-scan. Every scanner here is a real subprocess."""
+"""Scans stopped in the middle of full hashing: kill -9, Ctrl-C (to the scanner or its whole process group),
+SIGTERM, a database that goes away or whose sessions are terminated. What was committed stays sound, the
+exit code and the one line on stderr say what happened, and a rerun finishes reading less than a fresh
+scan. Every scanner here is a real subprocess: signals and process deaths are the point."""
 from __future__ import annotations
 
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -14,31 +15,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from _trees import (TcpProxy, age, alive, assert_clean_failure, catalog_rows, children, count_hashed, groups,
-                    kill_tree, oracle, read_json, run_cli, scans, start_cli, terminate_backends, wait_for, write,
-                    blob)
-from conftest import _reset_pg
+from _db import TcpProxy, assert_sqlite_intact, count_hashed, scans, terminate_backends
+from _run import alive, assert_clean_failure, children, kill_tree, run_cli, start_cli, wait_for
+from _trees import age, blob, groups, oracle, read_json, write
+
+# One xdist worker runs the scanner-process tests one after another (with test_concurrent_scanners): they
+# time signals against a running scan, and share the module's 400 MB tree.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("scanner-processes")]
 
 MiB = 2**20
 FULL_DELAY = "0.03"       # seconds per full hash in the harness: ~200 files / 2 workers -> ~3 s of full hashing
-
-
-# --------------------------------------------------------------------------------------------- trees
-@pytest.fixture(scope="module")
-def shared_tree(tmp_path_factory) -> Path:
-    """T with two subtrees s1 and s2 and files at the top; contents repeat within and across them."""
-    base = tmp_path_factory.mktemp("shared")
-    t = base / "T"
-    sizes = [10, 3000, 5000, 9000, 70_000]
-    for i in range(1200):
-        where = ("s1", "s2", "top", "s1/deep", "s2/deep/er")[i % 5]
-        seed, size = i % 97, sizes[i % 97 % 5]
-        data = bytearray(blob(seed, size))
-        if i % 11 == 0 and size > 20_000:      # same head and tail as its seed's file, different middle
-            data[size // 2] ^= 0xFF
-        write(t / where / f"f{i:04d}.bin", bytes(data))
-    age(t)
-    return t
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +52,9 @@ def big_reference(big_tree, tmp_path_factory) -> dict:
     return {"groups": groups(report), "bytes_read": scans(url)[-1].bytes_read}
 
 
-def slow_scan(root: Path, url: str, *extra, script: str = "main_mul.py") -> subprocess.Popen:
+def slow_scan(root: Path, url: str, *extra) -> subprocess.Popen:
     # --io-depth 2: one file at a time per worker, so that FULL_DELAY stretches the stage as computed above
-    return start_cli("tests/_harness.py", script, root, "-p", "2", "-b", "5", "--io-depth", "2", "--db-url", url,
+    return start_cli("tests/_harness.py", "main_mul.py", root, "-p", "2", "-b", "5", "--io-depth", "2", "--db-url", url,
                      "--skip-html", "-q", *extra, env={"DUPFINDER_TEST_FULL_DELAY": FULL_DELAY})
 
 
@@ -76,7 +62,7 @@ def wait_until_hashing(proc: subprocess.Popen, url: str, at_least: int = 10) -> 
     """Waits until the catalog holds at_least full hashes while proc still runs (fails otherwise)."""
     ok = wait_for(lambda: count_hashed(url) >= at_least or proc.poll() is not None, timeout=60)
     if proc.poll() is not None:
-        out, err = proc.communicate()
+        _, err = proc.communicate()
         pytest.fail(f"the scan ended (exit {proc.returncode}) before it could be interrupted:\n{err}")
     assert ok, "no full hash was committed within 60 s"
 
@@ -98,92 +84,6 @@ def check_rerun(root: Path, url: str, reference: dict, tmp_path: Path) -> dict:
     return report
 
 
-def assert_sqlite_intact(url: str) -> None:
-    con = sqlite3.connect(make_url(url).database)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    finally:
-        con.close()
-
-
-# --------------------------------------------------------------------------------------- concurrency
-def _start_together(commands: list[tuple], url: str, tmp_path: Path) -> list[tuple[subprocess.Popen, Path]]:
-    start_at = time.time() + 2.5      # after every interpreter has imported SQLAlchemy & co.
-    procs = []
-    for k, roots in enumerate(commands):
-        out = tmp_path / f"concurrent-{k}.json"
-        procs.append((start_cli("tests/_harness.py", "main_mul.py", *roots, "-p", "2", "--db-url", url,
-                                "--skip-html", "--json", out, "-q",
-                                env={"DUPFINDER_TEST_START_AT": str(start_at)}), out))
-    return procs
-
-
-def _finish(procs: list[tuple[subprocess.Popen, Path]], timeout: float = 90) -> list[dict]:
-    reports = []
-    deadline = time.monotonic() + timeout
-    for proc, out in procs:
-        try:
-            _, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            for p, _ in procs:
-                kill_tree(p)
-            pytest.fail("a concurrent scanner hung (deadlock?)")
-        assert proc.returncode == 0, err
-        assert err.strip() == "", err          # -q: no retry, deadlock or serialization error escaped
-        reports.append(read_json(out))
-    return reports
-
-
-def _serial(commands: list[tuple], url: str, tmp_path: Path) -> list[dict]:
-    reports = []
-    for k, roots in enumerate(commands):
-        out = tmp_path / f"serial-{k}.json"
-        p = run_cli("main_mul.py", *roots, "-p", "2", "--db-url", url, "--skip-html", "--json", out, "-q")
-        assert p.returncode == 0, p.stderr
-        reports.append(read_json(out))
-    return reports
-
-
-@pytest.mark.postgres
-@pytest.mark.timeout(240)
-def test_four_concurrent_scanners_on_postgres_equal_one_serial_scan(shared_tree, pg_url, tmp_path):
-    t = shared_tree
-    commands = [(t,), (t,), (t / "s1",), (t / "s2",)]   # the same tree twice, a subtree, its sibling
-    reports = _finish(_start_together(commands, pg_url, tmp_path))
-    concurrent_rows = catalog_rows(pg_url)
-    history = scans(pg_url)
-    assert [s.status for s in history] == ["finished"] * 4
-
-    _reset_pg(pg_url)
-    serial_reports = _serial(commands, pg_url, tmp_path)
-    serial_rows = catalog_rows(pg_url)
-
-    assert len(concurrent_rows) == len(serial_rows) == 1200
-    assert concurrent_rows == serial_rows
-    for (roots,), conc, ser in zip(((r[0],) for r in commands), reports, serial_reports):
-        assert groups(conc) == groups(ser) == oracle([roots])
-        assert conc["summary"] == ser["summary"]
-
-
-@pytest.mark.timeout(240)
-def test_two_concurrent_scanners_on_one_sqlite_file(shared_tree, tmp_path):
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    t = shared_tree
-    commands = [(t,), (t, t / "s1")]
-    reports = _finish(_start_together(commands, url, tmp_path))
-    assert_sqlite_intact(url)
-    concurrent_rows = catalog_rows(url)
-    assert [s.status for s in scans(url)] == ["finished"] * 2
-
-    serial_url = f"sqlite:///{tmp_path / 'serial.db'}"
-    serial_reports = _serial(commands, serial_url, tmp_path)
-    assert concurrent_rows == catalog_rows(serial_url)
-    expected = oracle([t])
-    for conc, ser in zip(reports, serial_reports):
-        assert groups(conc) == groups(ser) == expected
-
-
-# ---------------------------------------------------------------------------------- kill, Ctrl-C, TERM
 @pytest.mark.timeout(180)
 def test_kill_9_mid_hashing_then_rerun(big_tree, big_reference, db_url, tmp_path):
     proc = slow_scan(big_tree, db_url)
@@ -309,9 +209,11 @@ def test_backends_terminated_repeatedly_mid_scan(big_tree, big_reference, pg_url
         kill_tree(proc)
     assert sum(killed) > 0
     print(f"exit {proc.returncode} after {sum(killed)} terminated sessions; stderr: {err.strip()!r}")
-    assert proc.returncode in (0, 1), err
-    assert "Traceback" not in err, err
-    if proc.returncode == 1:
-        assert_clean_failure(subprocess.CompletedProcess(proc.args, 1, out, err))
-        assert "server" in err or "connection" in err, err
+    # Which of the two outcomes comes depends on timing; each has its exact contract:
+    if proc.returncode == 0:          # got through: a finished scan, and with -q nothing on stderr
+        assert err.strip() == "" and out == "", err
+        assert scans(pg_url)[-1].status == "finished"
+    else:                             # stopped: exit 1 and one line saying what went wrong
+        msg = assert_clean_failure(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        assert "server" in msg or "connection" in msg, msg
     check_rerun(big_tree, pg_url, big_reference, tmp_path)
