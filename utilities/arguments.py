@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from collections.abc import Callable, Sequence
 
 from . import __version__
@@ -57,6 +58,17 @@ def _bounded(kind: Callable[[str], int], what: str, minimum: int, maximum: int) 
     return check
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's, but paths in the help are never broken at a hyphen or in the middle."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False, break_long_words=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return textwrap.fill(" ".join(text.split()), width, initial_indent=indent, subsequent_indent=indent,
+                             break_on_hyphens=False, break_long_words=False)
+
+
 def _where(where: Locations) -> str:
     if where.installed:
         config = f"--config, else {where.config_files[0]}, else a catalog in {where.default_catalog}"
@@ -70,7 +82,7 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
     """Returns the parser of cli-contract.md; -p only for main_mul.py."""
     p = argparse.ArgumentParser(
         prog=prog, description="Find byte-identical files under PATHs, keep a catalog in a database, "
-                               "and write an HTML report.", epilog=_where(where))
+                               "and write an HTML report.", epilog=_where(where), formatter_class=_Formatter)
     p.add_argument("paths", nargs="*", metavar="PATH", help="directory (scanned recursively) or file")
     p.add_argument("--version", action="version", version=f"%(prog)s (dupFinder) {__version__}")
     p.add_argument("--db-url", metavar="URL", help=f"SQLAlchemy URL, overrides the config (env {URL_ENV})")
