@@ -16,7 +16,7 @@ class Group:
     paths: list[str]
     # listed path -> the file's other names under the roots (hard links), for the files that have any
     hard_links: dict[str, list[str]] = field(default_factory=dict)
-    stats: tuple[Stat, ...] = ()       # each path's stat record as hashed, in paths' order (for acting on it)
+    stats: tuple[Stat, ...] = ()       # each path's stat record as hashed, in paths' order (with --action)
 
     @property
     def count(self) -> int:

@@ -124,6 +124,7 @@ def _scan_options(args: argparse.Namespace, roots: list[str], writers: pipeline.
         roots=tuple(roots), algorithm=args.algorithm, writers=writers, include_empty=args.include_empty,
         hard_links=args.hard_links, batch_size=args.batch_size, chunk_size=args.chunk_size,
         read_threads=-(-depth // args.processes),           # the depth shared by the processes
+        keep_stats=bool(args.action),
         walk=walk.WalkOptions(min_size=args.min_size, max_size=args.max_size, include_empty=args.include_empty,
                               exclude=exclude, skip=skip, follow_symlinks=args.follow_symlinks,
                               one_file_system=args.one_file_system))

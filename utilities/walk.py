@@ -234,8 +234,13 @@ class FileTable:
     def path(self, i: int) -> str:
         return f"{self.dirs[self.dir_of[i]]}/{self.names[i]}"
 
+    def forget_names(self) -> None:
+        """Drops the name index of lookup() (a dict entry a file: 20 MB for 200,000 files) once it is done."""
+        self._by_name = []
+        self._dir_ids = {}
+
     def lookup(self, path: str) -> int | None:
-        """Returns the index of path, None if the walk did not yield it."""
+        """Returns the index of path, None if the walk did not yield it (or forget_names() was called)."""
         d, _, name = path.rpartition("/")
         k = self._dir_ids.get(d)
         return None if k is None else self._by_name[k].get(name)
