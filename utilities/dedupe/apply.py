@@ -9,8 +9,9 @@ still names the file compared. A hash never decides. The time between those last
 rename or unlink is a few system calls; see replace.py for what can still happen in it.
 
 Ctrl-C (or SIGTERM) is held back while the changes of one batch and their journal entries are made, then
-stops the run: ApplyResult.interrupted. A kill -9 leaves every original path in place (replace.py) and at most one
-journal entry "started"; leftovers.clean_folders, run at the start of the next apply, removes temporaries.
+stops the run: ApplyResult.interrupted. A kill -9 leaves every original path in place (replace.py), and the
+journal with every change made: those of the last batch or two still "started" (journal.py);
+leftovers.clean_folders, run at the start of the next apply, removes temporaries.
 """
 from __future__ import annotations
 
@@ -183,10 +184,12 @@ class _Run:
             with _signals_held():
                 ready = [(f, op, fd, jid) for (f, ops, fd), diff in zip(opened, diffs, strict=True) for op in ops
                          if (jid := self.prepare(s, f, op, fd, diff))]
-                self.journal.flush()      # the "started" entries are stored before any change is made
+                # the "started" entries are stored before any change is made; the outcomes of this batch wait
+                # for the next batch's flush (or the end): one commit a batch, and a kill -9 in between leaves
+                # them "started", as one in the middle of a batch would
+                self.journal.flush()
                 for f, op, fd, jid in ready:
                     self.one(s, f, op, fd, jid)
-                self.journal.flush()
 
     def checked(self, s: _GroupState, f: PlanFile, op: Operation, fd: int) -> tuple[os.stat_result, os.stat_result]:
         """Returns the fstat of op's file and of its kept copy after checking both are as the plan (or our
@@ -325,6 +328,8 @@ def apply_plan(plan: Plan, journal: Journal, *, protect: Protect | None = None, 
     except KeyboardInterrupt:
         run.result.interrupted = True
         run.result.not_attempted = plan.operations - len(run.result.results)
+    finally:
+        journal.flush()                  # the last batch's outcomes
     run.collect_stats()
     # in plan order (a batch settles its early skips before the changes), as people read it
     order = {op.path: i for i, op in enumerate(op for g in plan.groups for op in g.ops)}

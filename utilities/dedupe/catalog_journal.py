@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from ..catalog import Catalog
@@ -50,18 +50,18 @@ class CatalogJournal:
     def flush(self) -> None:
         if not self._new and not self._settled:
             return
-        new, settled = list(self._new.values()), self._settled
+        new = [{**_EMPTY_MOVED, **row} for row in self._new.values()]
+        settled = [{"b_run": self.run, "b_seq": seq, **_EMPTY_MOVED, **change} for seq, change in self._settled.items()]
         self._new, self._settled = {}, {}
 
-        def store(s: Session) -> None:
-            if s.get_bind().dialect.name == "postgresql":
-                s.execute(text("SET LOCAL synchronous_commit = off"))
+        def store(conn: Connection) -> None:     # prebuilt Core statements: two small executemany calls
+            if conn.dialect.name == "postgresql":
+                conn.execute(_ASYNC_COMMIT)
             if new:
-                s.execute(insert(DedupeAction), new)
-            for seq, change in settled.items():
-                s.execute(update(DedupeAction).where(DedupeAction.run == self.run, DedupeAction.seq == seq)
-                          .values(**change))
-        self._catalog.transaction(store)
+                conn.execute(_INSERT, new)
+            if settled:
+                conn.execute(_SETTLE, settled)
+        self._catalog.core_transaction(store)
 
     def ids(self) -> dict[int, int]:
         """Returns the entry numbers of this run mapped to their journal ids (what --undo-move takes)."""
@@ -71,6 +71,13 @@ class CatalogJournal:
 
 
 _MOVED = ("moved_size", "moved_mtime_ns", "moved_ctime_ns", "moved_device", "moved_inode")
+_EMPTY_MOVED: dict[str, Any] = dict.fromkeys(_MOVED)
+_TABLE = cast(Table, DedupeAction.__table__)
+_INSERT = insert(_TABLE)
+_SETTLE = (update(_TABLE).where(_TABLE.c.run == bindparam("b_run"), _TABLE.c.seq == bindparam("b_seq"))
+           .values(outcome=bindparam("outcome"), reason=bindparam("reason"),
+                   **{c: func.coalesce(bindparam(c), _TABLE.c[c]) for c in _MOVED}))
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
 
 def _moved(st: Stat | None) -> dict[str, int | None]:

@@ -3,9 +3,9 @@ dedupe_actions implements Journal; MemoryJournal is for tests and for runs witho
 
 Each operation that changes something is recorded before it starts (outcome "started") and settled
 after it ("done" or "failed"), so that after a kill -9 the journal shows the operations that may be
-half-way (at most one batch of them), and a move's record says where the file went even then. Skips
-are recorded once. A journal may keep entries until flush(): apply flushes a batch's "started" entries
-before its first change, and their outcomes after its last.
+half-way (at most one batch of them, or two: a batch's outcomes are stored with the next batch's
+"started" entries), and a move's record says where the file went even then. Skips are recorded once. A
+journal may keep entries until flush(): apply flushes before each batch's first change, and at its end.
 """
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ class Journal(Protocol):
         ...
 
     def flush(self) -> None:
-        """Stores what was recorded and settled since the last flush. apply flushes the "started" entries
-        of a batch before making its changes, and their outcomes after."""
+        """Stores what was recorded and settled since the last flush. apply flushes before making a
+        batch's changes (its "started" entries, the outcomes of the batch before) and once at its end."""
         ...
 
 
