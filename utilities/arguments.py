@@ -123,6 +123,16 @@ def build_parser(prog: str, where: Locations, parallel: bool = False) -> argpars
                    help="files read at once (default: 1 on a spinning disk, else 8)")
     p.add_argument("-b", "--batch-size", type=_bounded(int, "--batch-size", 1, MAX_BATCH), default=1000, metavar="N",
                    help="rows per database commit (default 1000)")
+    shared = p.add_argument_group("one catalog for several machines")
+    shared.add_argument("--catalog", action="store_true",
+                        help="look for copies of the files under PATHs in the whole catalog (every host, every "
+                             "root ever scanned), not only among this run's files")
+    shared.add_argument("--unique", action="store_true",
+                        help="list the files under PATHs that have no copy anywhere in the catalog "
+                             "(implies --catalog)")
+    shared.add_argument("--from-catalog", action="store_true",
+                        help="no scan: report the duplicate groups already in the catalog (all hosts, or those of "
+                             "--host; PATHs, if given, are path prefixes to keep)")
     act = p.add_argument_group("acting on duplicates (a dry run unless --apply)")
     act.add_argument("--action", choices=ACTIONS,
                      help="what to do with the redundant copies of each group (symlink: a relative link; reflink: "
@@ -155,9 +165,16 @@ def _check_modes(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         if args.paths:
             p.error(f"{mode} takes no PATH: it acts on what the plan or the journal names")
         for option, given in (("--action", args.action), ("--apply", args.apply), ("--plan", args.plan),
-                              ("--move-to", args.move_to)):
+                              ("--move-to", args.move_to), ("--catalog", args.catalog), ("--unique", args.unique),
+                              ("--from-catalog", args.from_catalog)):
             if given:
                 p.error(f"{option} cannot be used with {mode}")
+        return
+    if args.from_catalog:
+        for option, given in (("--catalog", args.catalog), ("--unique", args.unique), ("--action", args.action),
+                              ("--apply", args.apply), ("--plan", args.plan)):
+            if given:
+                p.error(f"{option} cannot be used with --from-catalog (it scans nothing)")
         return
     if not args.paths:
         p.error("the following arguments are required: PATH")
@@ -183,6 +200,8 @@ def parse(argv: Sequence[str] | None, prog: str, where: Locations, parallel: boo
     only_empty = args.include_empty and args.max_size == 0
     if args.max_size is not None and args.max_size < args.min_size and not only_empty:
         p.error(f"--max-size ({args.max_size:,} bytes) is below --min-size ({args.min_size:,} bytes)")
+    if args.unique:
+        args.catalog = True                # --unique has --catalog semantics (cli-contract.md)
     args.parallel = parallel
     args.processes = getattr(args, "processes", 1)
     return args
