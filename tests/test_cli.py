@@ -108,3 +108,22 @@ def test_help_says_where_config_catalog_and_report_are(cli, script):
     assert "./config.json, else the config.json beside main.py" in text
     assert "reports go to ./outputs/hash_report.html" in text
     assert ("--processes" in text) == (script == "main_mul.py")
+
+
+@pytest.mark.parametrize("entry", ["main", "main_mul"])
+def test_a_sqlite_scan_loads_only_what_it_uses(entry: str, small_tree: Path, tmp_path: Path):
+    """Start-up (issue 13): a scan of a SQLite catalog (made by an earlier scan: creating one runs the
+    migrations, which load Alembic) without a report or an action imports neither the PostgreSQL dialect nor
+    its driver, nor the report generator, nor the modules that act on duplicates."""
+    first = subprocess.run([sys.executable, str(ROOT / "main.py"), str(small_tree), "--db-url",
+                            f"sqlite:///{tmp_path}/c.db", "--skip-html", "-q"], capture_output=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    code = ("import sys; from utilities import cli; "
+            f"rc = cli.main([{str(small_tree)!r}, '--db-url', 'sqlite:///{tmp_path}/c.db', '--skip-html', '-q', "
+            f"'--json', '{tmp_path}/o.json'], prog='x', parallel={entry == 'main_mul'}); "
+            "print(rc, sorted(m for m in sys.modules if m.startswith(('psycopg2', 'sqlalchemy.dialects.postgresql', "
+            "'utilities.html_generator', 'utilities.act_command', 'utilities.dedupe.apply'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0 []"
+    assert len(json.loads((tmp_path / "o.json").read_text())["groups"]) == 3

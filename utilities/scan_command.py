@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 
 import tqdm
 
-from . import act_command, config, database, exports, hosts, pipeline, progress, readers, walk, workers
+from . import config, database, exports, hosts, pipeline, progress, readers, walk, workers
 from .atomic import check_writable
 from .catalog import Catalog
 from .errors import EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, ConfigError, Terminated
@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     catalog = open_catalog(args)
     actions = None
     try:
+        if args.action:
+            from . import act_command  # the dedupe modules load only when there is something to act on
         if args.action and args.apply:
             act_command.clean_leftovers(roots, sys.stderr)
         opts = _scan_options(args, roots, pipeline.Writers.choose(args.processes, catalog.dialect),
@@ -97,6 +99,7 @@ def open_catalog(args: argparse.Namespace) -> Catalog:
 
 def _act_without_scan(args: argparse.Namespace) -> int:
     """--apply-plan PATH or --undo-move ID|all: no scan, the catalog for the journal and its rows."""
+    from . import act_command
     catalog = open_catalog(args)
     try:
         return act_command.apply_plan_file(args, catalog) if args.apply_plan else act_command.undo(args, catalog)

@@ -14,16 +14,19 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, MetaData, Table, and_, case, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from .database import FileHash, batched, conflict_target
 from .driver_noise import psycopg2_chain_dropped
 from .paths import db_path
+
+if TYPE_CHECKING:      # the PostgreSQL dialect loads only when a PostgreSQL catalog is written
+    from sqlalchemy.dialects import postgresql
 
 # The columns every row gives, in COPY's order (database.file_row's keys, plus the host).
 ROW_KEYS = ("host", "absolute_path", "filename", "scan_date", "modified_time", "file_size", "mtime_ns", "ctime_ns",
@@ -33,7 +36,10 @@ _HASHES = ("algorithm", "partial_bytes", "partial_hash", "hash_value", "hashed_a
 _OTHERS = ("filename", "scan_date", "modified_time")
 
 # PostgreSQL: rows are copied here first; one such table per connection, emptied at every commit.
-_staging = Table("dupfinder_staging", MetaData(),
+@cache
+def _staging() -> Table:
+    """The temporary table COPY fills (made on first use: its PostgreSQL option loads that dialect)."""
+    return Table("dupfinder_staging", MetaData(),
                  *(Column(name, FileHash.__table__.c[name].type) for name in ROW_KEYS),
                  prefixes=["TEMPORARY"], postgresql_on_commit="DELETE ROWS")
 
@@ -65,7 +71,9 @@ def _sqlite_sql() -> str:
 @cache
 def _copy_upsert_statement() -> postgresql.Insert:
     """INSERT INTO file_hashes SELECT ... FROM the staging table, in path order, ON CONFLICT as above."""
-    rows = select(*(_staging.c[k] for k in ROW_KEYS)).order_by(_staging.c.absolute_path)
+    from sqlalchemy.dialects import postgresql
+    staging = _staging()
+    rows = select(*(staging.c[k] for k in ROW_KEYS)).order_by(staging.c.absolute_path)
     stmt = upsert_statement(postgresql.insert(FileHash).from_select(list(ROW_KEYS), rows))
     assert isinstance(stmt, postgresql.Insert)
     return stmt
@@ -87,11 +95,11 @@ def upsert_files(session: Session, rows: Iterable[dict[str, Any]], batch_size: i
         return 0
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        _staging.create(conn, checkfirst=True)
+        _staging().create(conn, checkfirst=True)
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         cursor: Any = dbapi.cursor()          # psycopg2's cursor: copy_expert is its own
-        statement = f"COPY {_staging.name} ({', '.join(ROW_KEYS)}) FROM STDIN"
+        statement = f"COPY {_staging().name} ({', '.join(ROW_KEYS)}) FROM STDIN"
         try:
             with psycopg2_chain_dropped():
                 cursor.copy_expert(statement, _copy_text(params))
@@ -100,7 +108,7 @@ def upsert_files(session: Session, rows: Iterable[dict[str, Any]], batch_size: i
         finally:
             cursor.close()
         conn.execute(_copy_upsert_statement())
-        conn.execute(_staging.delete())           # the next call of this transaction starts empty
+        conn.execute(_staging().delete())           # the next call of this transaction starts empty
     else:
         for batch in batched(params, batch_size):
             conn.exec_driver_sql(_sqlite_sql(), batch)
