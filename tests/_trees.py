@@ -36,6 +36,18 @@ def age(root: Path | str, when: float = PAST) -> None:
                 pass
 
 
+def copies_tree(root: Path, folders: tuple[str, ...], big: int, extra: dict[str, bytes] | None = None) -> Path:
+    """A tree with two groups, small.bin (3,000 bytes) and big.bin (big bytes: over 128 KiB, a group that needs
+    full hashes), each copied into every one of folders, plus extra files; aged past the racy window."""
+    for where in folders:
+        write(root / where / "small.bin", blob(1, 3000))
+        write(root / where / "big.bin", blob(2, big))
+    for name, data in (extra or {}).items():
+        write(root / name, data)
+    age(root)
+    return root
+
+
 def groups(report: dict) -> list[list[str]]:
     """Returns the report's groups as sorted lists of paths, sorted."""
     return sorted(sorted(g["files"]) for g in report["groups"])

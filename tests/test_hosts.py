@@ -15,19 +15,13 @@ import main_mul
 from _catalogs import rows_by_host, scan_rows
 from _db import drop_tables
 from _run import ENTRIES, assert_clean_failure, assert_usage_error, kill_tree, start_cli
-from _trees import age, blob, groups, oracle, read_json, write
+from _trees import age, blob, copies_tree, groups, oracle, read_json, write
 from utilities.hosts import check_host, qualified_path, split_qualified
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "tree"
-    for where in ("a", "b", "c/deep"):
-        write(root / where / "small.bin", blob(1, 3000))
-        write(root / where / "big.bin", blob(2, 200_000))
-    write(root / "alone.bin", blob(3, 1234))
-    age(root)
-    return root
+    return copies_tree(tmp_path / "tree", ("a", "b", "c/deep"), 200_000, {"alone.bin": blob(3, 1234)})
 
 
 def scan(entry, roots, url: str, tmp_path: Path, *extra: str) -> dict:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from _catalogs import make_released_catalog, rows_by_host, scan_rows
 from _db import admin_engine, scratch_database
 from _run import assert_clean_failure, run_cli
-from _trees import ROOT, age, blob, groups, oracle, read_json, write
+from _trees import ROOT, copies_tree, groups, oracle, read_json
 from utilities.catalog import Catalog
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]   # every test runs scanners as other roles
@@ -90,12 +90,7 @@ def site(pg_scratch_url) -> Iterator[Site]:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "tree"
-    for where in ("x", "y", "z/deep"):
-        write(root / where / "small.bin", blob(1, 3000))
-        write(root / where / "big.bin", blob(2, 200_000))
-    age(root)
-    return root
+    return copies_tree(tmp_path / "tree", ("x", "y", "z/deep"), 200_000)
 
 
 def scan(url: str, tree: Path, host: str, tmp_path: Path, script: str = "main_mul.py"):

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 import main
 from _catalogs import execute, make_released_catalog, rows_by_host, scalar, scan_rows
 from _run import assert_clean_failure, kill_tree, start_cli
-from _trees import ROOT, age, blob, groups, oracle, read_json, write
+from _trees import ROOT, blob, copies_tree, groups, oracle, read_json
 from utilities import schema
 from utilities.catalog import Catalog
 from utilities.database import Base
@@ -24,14 +24,8 @@ from utilities.database import Base
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """Two groups (one needing a full hash), a file of its own size, a file sharing a size but not content."""
-    root = tmp_path / "tree"
-    for where in ("a", "b/deep", "c"):
-        write(root / where / "small.bin", blob(1, 3000))
-        write(root / where / "big.bin", blob(2, 300_000))
-    write(root / "alone.bin", blob(3, 1234))
-    write(root / "same-size.bin", blob(4, 3000))
-    age(root)
-    return root
+    return copies_tree(tmp_path / "tree", ("a", "b/deep", "c"), 300_000,
+                       {"alone.bin": blob(3, 1234), "same-size.bin": blob(4, 3000)})
 
 
 def scan(tree: Path, url: str, tmp_path: Path, *extra: str) -> dict:
