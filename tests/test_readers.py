@@ -45,5 +45,21 @@ def test_the_sys_flag_is_read_for_the_root_device(tmp_path):
     if not os.path.exists(flag):
         pytest.skip(f"{tmp_path} is on no block device with {flag}")
     with open(flag) as f:
-        expected = f.read().strip() == "1"
+        expected = f.read().strip() == "1" and "/virtio" not in os.path.realpath(flag)
     assert readers._rotational(os.major(dev), os.minor(dev)) is expected
+
+
+@pytest.mark.parametrize(("device", "flag", "spinning"), [
+    ("pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda", "1", True),   # a SATA disk that spins
+    ("pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda", "0", False),  # a SATA SSD
+    ("pci0000:00/0000:00:02.0/virtio1/block/vda", "1", False),      # QEMU's default flag on a virtio disk
+    ("vbd-51712/block/xvda", "1", False),                           # Xen
+])
+def test_a_virtual_disk_is_not_taken_for_a_spinning_one(tmp_path, device, flag, spinning):
+    """/sys as Linux lays it out: dev/block/M:m links to the device, whose queue/rotational is the flag."""
+    disk = tmp_path / "devices" / device
+    (disk / "queue").mkdir(parents=True)
+    (disk / "queue" / "rotational").write_text(flag + "\n")
+    (tmp_path / "dev" / "block").mkdir(parents=True)
+    (tmp_path / "dev" / "block" / "8:0").symlink_to(disk)
+    assert readers._rotational(8, 0, sys_root=str(tmp_path)) is spinning
