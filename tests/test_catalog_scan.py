@@ -236,3 +236,24 @@ def test_main_and_main_mul_give_the_same_output(three, db_url, tmp_path, mode):
         outputs.append(report)
     assert outputs[0] == outputs[1]
     assert outputs[0]["groups"] and outputs[0]["pending"] == [{"host": "a", "rows": 2, "bytes": 154_321}]
+
+
+def test_html_report_shows_copies_elsewhere_unique_and_undecided(tmp_path, db_url):
+    a, b, c = (tmp_path / f"r-{h}" for h in HOSTS)
+    write(a / "shared.bin", blob(41, 7_000))
+    write(a / "mine.bin", blob(42, 8_000))
+    write(a / "maybe.bin", blob(43, 9_000))
+    write(b / "shared.bin", blob(41, 7_000))
+    write(c / "maybe-size.bin", blob(44, 9_000))
+    for root in (a, b, c):
+        age(root)
+    scan(main.main, [a], db_url, tmp_path, "--host", "a", "--catalog")
+    scan(main.main, [b], db_url, tmp_path, "--host", "b", "--catalog")
+    scan(main.main, [c], db_url, tmp_path, "--host", "c")
+    page = tmp_path / "report.html"
+    assert main.main([str(a), "--db-url", db_url, "--host", "a", "--unique", "-r", str(page), "-q"]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert f"b:{b}/" in text and "last seen by b " in text                 # the copy on b, with its time
+    assert "Unique files: 1" in text and f"{a}/mine.bin" in text
+    assert "Not yet decidable: 1" in text and "scan c with --catalog" in text
+    assert "Copies not yet decidable on other hosts" in text and "<strong>c</strong>: 1 row" in text
