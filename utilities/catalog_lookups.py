@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, not_, or_, select
+from sqlalchemy import BigInteger, ColumnElement, and_, case, distinct, func, literal, not_, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from .database import FileHash, ScanMetadata, batched, under_root
@@ -67,11 +68,19 @@ def sizes_elsewhere(session: Session, place: Place, sizes: Iterable[int]) -> dic
     """Returns, for each of sizes that has rows elsewhere, whether one of them lacks a comparable partial digest
     (a file of that size must then be hashed whole to be decided)."""
     dialect = session.get_bind().dialect.name
-    lacking = func.max(case((_comparable_partial(place).is_(None), 1), else_=0))
     out: dict[int, bool] = {}
     for batch in batched(sorted(set(sizes)), BATCH):
-        query = select(FileHash.file_size, lacking).where(FileHash.file_size.in_(batch), _elsewhere(place, dialect)) \
-            .group_by(FileHash.file_size)
+        if dialect == "postgresql":
+            # per size two EXISTS probes on the index, each stopping at its first row: a size that the catalog
+            # holds thousands of times costs a row or two, not all of them (a GROUP BY would read them all)
+            given = func.unnest(literal(batch, ARRAY(BigInteger))).table_valued("size").render_derived(name="given")
+            here = (FileHash.file_size == given.c.size, _elsewhere(place, dialect))
+            lacks = select(literal(1)).where(*here, _comparable_partial(place).is_(None)).exists()
+            query = select(given.c.size, lacks).where(select(literal(1)).where(*here).exists())
+        else:
+            lacking = func.max(case((_comparable_partial(place).is_(None), 1), else_=0))
+            query = select(FileHash.file_size, lacking).where(FileHash.file_size.in_(batch),
+                                                              _elsewhere(place, dialect)).group_by(FileHash.file_size)
         out.update((size, bool(flag)) for size, flag in session.connection().execute(query))
     return out
 
@@ -106,19 +115,23 @@ def copies_elsewhere(session: Session, place: Place, pairs: Iterable[tuple[int, 
     return out
 
 
-def unhashed_elsewhere(session: Session, place: Place, sizes: Iterable[int]) -> list[Unhashed]:
-    """Returns the rows elsewhere of these sizes without a full digest of this run's algorithm, counted per
-    (host, size, comparable partial digest): what only their own host can hash."""
+def unhashed_elsewhere(session: Session, place: Place, partials: dict[int, set[str]]) -> list[Unhashed]:
+    """Returns the rows elsewhere of these sizes without a full digest of this run's algorithm, whose partial
+    digest is unknown (or not comparable) or one of those given for their size, counted per (host, size,
+    comparable partial digest): the rows that could be copies and that only their own host can hash."""
     dialect = session.get_bind().dialect.name
-    partial = _comparable_partial(place).label("partial")
+    partial = _comparable_partial(place)
     out: list[Unhashed] = []
-    for batch in batched(sorted(set(sizes)), BATCH):
-        query = select(FileHash.host, FileHash.file_size, partial, func.count()).where(
+    for batch in batched(sorted(partials), BATCH):
+        digests = sorted({p for size in batch for p in partials[size]})
+        query = select(FileHash.host, FileHash.file_size, partial.label("partial"), func.count()).where(
             FileHash.file_size.in_(batch), _elsewhere(place, dialect),
-            or_(FileHash.hash_value.is_(None), FileHash.algorithm != place.algorithm,
-                FileHash.algorithm.is_(None))) \
+            or_(FileHash.hash_value.is_(None), FileHash.algorithm != place.algorithm, FileHash.algorithm.is_(None)),
+            or_(partial.is_(None), FileHash.partial_hash.in_(digests))) \
             .group_by(FileHash.host, FileHash.file_size, partial)
-        out.extend(Unhashed(host, size, p, n) for host, size, p, n in session.connection().execute(query))
+        for host, size, p, n in session.connection().execute(query):
+            if p is None or p in partials[size]:
+                out.append(Unhashed(host, size, p, n))
     return out
 
 

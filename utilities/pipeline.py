@@ -435,8 +435,7 @@ def copies_elsewhere(scan: _Scan, files: walk.FileTable, cands: Candidates, know
                 pairs.add((size[u], full))
     with scan.catalog.session() as s:
         copies = catalog_lookups.copies_elsewhere(s, elsewhere.place, pairs)
-        unhashed = [r for r in catalog_lookups.unhashed_elsewhere(s, elsewhere.place, partials)
-                    if r.partial is None or r.partial in partials[r.size]]
+        unhashed = catalog_lookups.unhashed_elsewhere(s, elsewhere.place, partials)
         scans = catalog_lookups.last_scans(s, {c.host for c in copies})
     by_key: dict[tuple[int, str], list[catalog_lookups.Copy]] = {}
     for c in copies:
