@@ -64,40 +64,21 @@ def _comparable_partial(place: Place) -> ColumnElement[Any]:
                  FileHash.partial_hash), else_=None)
 
 
-def sizes_elsewhere(session: Session, place: Place, sizes: Iterable[int]) -> dict[int, bool]:
-    """Returns, for each of sizes that has rows elsewhere, whether one of them lacks a comparable partial digest
-    (a file of that size must then be hashed whole to be decided)."""
+def sizes_elsewhere(session: Session, place: Place, sizes: Iterable[int]) -> set[int]:
+    """Returns those of sizes that the catalog holds elsewhere."""
     dialect = session.get_bind().dialect.name
-    out: dict[int, bool] = {}
+    out: set[int] = set()
     for batch in batched(sorted(set(sizes)), BATCH):
         if dialect == "postgresql":
-            # per size two EXISTS probes on the index, each stopping at its first row: a size that the catalog
-            # holds thousands of times costs a row or two, not all of them (a GROUP BY would read them all)
-            # (the second probe is a scalar subquery with LIMIT 1: as an EXISTS in the select list, PostgreSQL 15
-            # chose a hashed subplan that read the whole table, 2.6 s a batch on 5M rows)
+            # one EXISTS probe on the index per size, stopping at its first row: a size the catalog holds
+            # thousands of times costs a row or two, not all of them (DISTINCT or GROUP BY would read them all)
             given = func.unnest(literal(batch, ARRAY(BigInteger))).table_valued("size").render_derived(name="given")
-            here = (FileHash.file_size == given.c.size, _elsewhere(place, dialect))
-            lacks = select(literal(1)).where(*here, _comparable_partial(place).is_(None)).limit(1).scalar_subquery()
-            query = select(given.c.size, lacks.is_not(None)).where(select(literal(1)).where(*here).exists())
+            query = select(given.c.size).where(select(literal(1)).where(
+                FileHash.file_size == given.c.size, _elsewhere(place, dialect)).exists())
         else:
-            lacking = func.max(case((_comparable_partial(place).is_(None), 1), else_=0))
-            query = select(FileHash.file_size, lacking).where(FileHash.file_size.in_(batch),
-                                                              _elsewhere(place, dialect)).group_by(FileHash.file_size)
-        out.update((size, bool(flag)) for size, flag in session.connection().execute(query))
-    return out
-
-
-def partial_matches(session: Session, place: Place, pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Returns those of the (size, partial digest) pairs that a row elsewhere has, hashed the way this run hashes."""
-    dialect = session.get_bind().dialect.name
-    out: set[tuple[int, str]] = set()
-    for batch in batched(sorted(set(pairs)), BATCH):
-        wanted = set(batch)
-        query = select(distinct(FileHash.file_size), FileHash.partial_hash).where(
-            FileHash.file_size.in_({s for s, _ in batch}), FileHash.partial_hash.in_({p for _, p in batch}),
-            FileHash.algorithm == place.algorithm, FileHash.partial_bytes == place.partial_bytes,
-            _elsewhere(place, dialect))
-        out.update(pair for pair in ((s, p) for s, p in session.connection().execute(query)) if pair in wanted)
+            query = select(distinct(FileHash.file_size)).where(FileHash.file_size.in_(batch),
+                                                               _elsewhere(place, dialect))
+        out.update(size for (size,) in session.connection().execute(query))
     return out
 
 
@@ -131,21 +112,34 @@ def copies_elsewhere(session: Session, place: Place, pairs: Iterable[tuple[int, 
 def unhashed_elsewhere(session: Session, place: Place, partials: dict[int, set[str]]) -> list[Unhashed]:
     """Returns the rows elsewhere of these sizes without a full digest of this run's algorithm, whose partial
     digest is unknown (or not comparable) or one of those given for their size, counted per (host, size,
-    comparable partial digest): the rows that could be copies and that only their own host can hash."""
+    comparable partial digest): the rows that could be copies and that only their own host can hash.
+
+    Three queries a batch: other hosts' rows without a full hash (on PostgreSQL from the partial index
+    ix_file_hashes_unhashed alone: it holds every column asked), this host's outside the roots (their paths
+    are read), and only when a scan of the catalog used another algorithm, the rows it hashed."""
     dialect = session.get_bind().dialect.name
     partial = _comparable_partial(place)
+    other_algorithms = session.connection().execute(
+        select(literal(1)).where(ScanMetadata.algorithm != place.algorithm).limit(1)).first() is not None
     out: list[Unhashed] = []
     for batch in batched(sorted(partials), BATCH):
         digests = sorted({p for size in batch for p in partials[size]})
-        query = select(FileHash.host, FileHash.file_size, partial.label("partial"), func.count()).where(
-            FileHash.file_size.in_(batch), _elsewhere(place, dialect),
-            or_(FileHash.hash_value.is_(None), FileHash.algorithm != place.algorithm, FileHash.algorithm.is_(None)),
-            or_(partial.is_(None), FileHash.partial_hash.in_(digests))) \
-            .group_by(FileHash.host, FileHash.file_size, partial)
-        for host, size, p, n in session.connection().execute(query):
-            if p is None or p in partials[size]:
-                out.append(Unhashed(host, size, p, n))
-    return out
+        common = (FileHash.file_size.in_(batch), or_(partial.is_(None), FileHash.partial_hash.in_(digests)))
+        wheres = [(FileHash.hash_value.is_(None), FileHash.host != place.host),
+                  (FileHash.hash_value.is_(None), FileHash.host == place.host, _elsewhere(place, dialect))]
+        if other_algorithms:
+            wheres.append((FileHash.hash_value.is_not(None), FileHash.algorithm != place.algorithm,
+                           _elsewhere(place, dialect)))
+        for where in wheres:
+            query = select(FileHash.host, FileHash.file_size, partial.label("partial"), func.count()) \
+                .where(*common, *where).group_by(FileHash.host, FileHash.file_size, partial)
+            for host, size, p, n in session.connection().execute(query):
+                if p is None or p in partials[size]:
+                    out.append(Unhashed(host, size, p, n))
+    merged: dict[tuple[str, int, str | None], int] = {}
+    for u in out:
+        merged[u.host, u.size, u.partial] = merged.get((u.host, u.size, u.partial), 0) + u.rows
+    return [Unhashed(h, size, p, n) for (h, size, p), n in merged.items()]
 
 
 def last_scans(session: Session, hosts: Iterable[str]) -> dict[str, list[tuple[float, tuple[str, ...]]]]:

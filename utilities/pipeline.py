@@ -116,7 +116,8 @@ def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
         with RowWriter(catalog, opts.batch_size, threaded=opts.writers.parent_thread) as writer:
             writer.put(stat_rows(files, cands, known))
             survivors = partial_hash(scan, files, cands, known, writer)    # 4
-            survivors = partial_matches_elsewhere(scan, files, cands, known, survivors, elsewhere)  # 4 (--catalog)
+            survivors = hash_whole_elsewhere(files, known, cands, survivors, elsewhere)    # 4 (--catalog)
+            scan.counts.need_full = len(survivors)
             full_hash(scan, files, cands, known, survivors)             # 5
             writer.put(unhashed_rows(files, cands, known))
         found = copies_elsewhere(scan, files, cands, known, elsewhere, survivors)   # 6 (--catalog)
@@ -194,8 +195,7 @@ def sizes_elsewhere(scan: _Scan, files: walk.FileTable) -> Elsewhere | None:
     wanted = {s for s in files.size if s or opts.include_empty}
     with scan.catalog.session() as s:
         sizes = catalog_lookups.sizes_elsewhere(s, place, wanted)
-    log.info("catalog: %d of this walk's %d sizes are held elsewhere, %d of them by rows without a partial "
-             "hash", len(sizes), len(wanted), sum(sizes.values()))
+    log.info("catalog: %d of this walk's %d sizes are held elsewhere", len(sizes), len(wanted))
     return Elsewhere(place, sizes)
 
 
@@ -341,37 +341,27 @@ def _partial_rows(scan: _Scan, files: walk.FileTable, cands: Candidates, res: Re
 @dataclass(frozen=True)
 class Elsewhere:
     """--catalog: the sizes of this walk that the catalog holds elsewhere (another host's rows, or this host's
-    outside the roots) -> whether a row of that size lacks a partial digest this run can compare with."""
+    outside the roots)."""
     place: catalog_lookups.Place
-    sizes: dict[int, bool]
+    sizes: set[int]
 
 
-def partial_matches_elsewhere(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known,
-                              need_full: list[int], elsewhere: Elsewhere | None) -> list[int]:
-    """--catalog: returns need_full with the units whose size the catalog holds elsewhere and that must be
-    hashed whole to be compared: a row elsewhere has their partial digest, or a row of their size has no
-    partial digest to compare (that host's file may be a copy: hashing this one now lets that host decide
-    on its next --catalog scan). Without --catalog, need_full as is."""
+def hash_whole_elsewhere(files: walk.FileTable, known: Known, cands: Candidates, need_full: list[int],
+                         elsewhere: Elsewhere | None) -> list[int]:
+    """--catalog: returns need_full with every unit whose size the catalog holds elsewhere and whose full digest
+    is not known yet: it is compared with the rows elsewhere by its full digest, on the (size, hash) index.
+    (Not first by partial digest: there is no index to find partial digests by, and reading the rows of a
+    common size costs more than reading the file; a file of up to 128 KiB is read whole by the partial
+    stage anyway, and a big file whose size is held elsewhere is most likely a copy. The full digest also
+    lets the host of a row without any hash decide at its next --catalog scan.) Without --catalog,
+    need_full as is."""
     if elsewhere is None or not elsewhere.sizes:
         return need_full
-    size, sizes = files.size, elsewhere.sizes
-    undecided: list[tuple[int, int, str]] = []
-    for u in cands.reps:
-        partial = known.partial[u]
-        if size[u] in sizes and known.full[u] is None and partial is not None:
-            undecided.append((u, size[u], partial))
-    with scan.catalog.session() as s:
-        matches = catalog_lookups.partial_matches(s, elsewhere.place, {(n, p) for _, n, p in undecided
-                                                                       if not sizes[n]})
-    taken = set(need_full)
-    extra = [u for u, n, p in undecided if u not in taken and (sizes[n] or (n, p) in matches)]
-    log.info("catalog: %d files whose size is held elsewhere need a full hash (%d by their partial hash)",
-             len(extra), sum(1 for u, n, p in undecided if u not in taken and (n, p) in matches))
-    if not extra:
-        return need_full
-    out = sorted(need_full + extra, key=files.inode.__getitem__)           # disk order
-    scan.counts.need_full = len(out)
-    return out
+    size, sizes, taken = files.size, elsewhere.sizes, set(need_full)
+    extra = [u for u in cands.reps if size[u] in sizes and known.full[u] is None and known.partial[u] is not None
+             and u not in taken]
+    log.info("catalog: %d files whose size is held elsewhere need a full hash", len(extra))
+    return sorted(need_full + extra, key=files.inode.__getitem__) if extra else need_full      # disk order
 
 
 # 5 -----------------------------------------------------------------------------------------------
