@@ -514,7 +514,7 @@ def group_duplicates(scan: _Scan, files: walk.FileTable, cands: Candidates, know
         size, digest = files.size[units[0]], known.full[units[0]] or ""
         seen: dict[str, float] = {}
         links: dict[str, list[str]] = {}
-        if found is not None:
+        if found is not None and (size, digest) in found.copies:
             local = {(files.device[i], files.inode[i]) for i in listed}
             seen, links = found.copies_of(size, digest, local, hard_links)
         if len(listed) + len(seen) < 2:
