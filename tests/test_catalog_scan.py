@@ -4,6 +4,7 @@ scans, the rows only their own host can hash (pending), the unique and not yet d
 only this walk's files, and both entry points giving the same output."""
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -257,3 +258,22 @@ def test_html_report_shows_copies_elsewhere_unique_and_undecided(tmp_path, db_ur
     assert "Unique files: 1" in text and f"{a}/mine.bin" in text
     assert "Not yet decidable: 1" in text and "scan c with --catalog" in text
     assert "Copies not yet decidable on other hosts" in text and "<strong>c</strong>: 1 row" in text
+
+
+def test_csv_has_host_paths_and_a_last_seen_column(tmp_path, db_url):
+    a, b = tmp_path / "csv-a", tmp_path / "csv-b"
+    write(a / "x.bin", blob(51, 6_000))
+    write(b / "x.bin", blob(51, 6_000))
+    age(a)
+    age(b)
+    scan(main.main, [b], db_url, tmp_path, "--host", "b", "--catalog")
+    scan(main.main, [a], db_url, tmp_path, "--host", "a", "--catalog")
+    scan(main.main, [b], db_url, tmp_path, "--host", "b", "--catalog")
+    out = tmp_path / "groups.csv"
+    assert main.main([str(a), "--db-url", db_url, "--host", "a", "--catalog", "--csv", str(out), "--skip-html",
+                      "-q"]) == 0
+    rows = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
+    assert rows[0] == ["group", "hash", "size", "path", "hard_links", "last_seen"]
+    by_path = {r[3]: r for r in rows[1:]}
+    assert set(by_path) == {str(a / "x.bin"), f"b:{b / 'x.bin'}"}
+    assert by_path[str(a / "x.bin")][5] == "" and float(by_path[f"b:{b / 'x.bin'}"][5]) > time.time() - 60
