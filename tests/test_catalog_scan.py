@@ -277,3 +277,14 @@ def test_csv_has_host_paths_and_a_last_seen_column(tmp_path, db_url):
     by_path = {r[3]: r for r in rows[1:]}
     assert set(by_path) == {str(a / "x.bin"), f"b:{b / 'x.bin'}"}
     assert by_path[str(a / "x.bin")][5] == "" and float(by_path[f"b:{b / 'x.bin'}"][5]) > time.time() - 60
+
+
+def test_size_batches_bound_sizes_and_digests_per_statement():
+    from utilities.catalog_lookups import BATCH, _size_batches
+    partials = {size: {f"{size}-{k}" for k in range(size % 50)} for size in range(1, 5_000)}
+    partials[7_777] = {f"big-{k}" for k in range(12 * BATCH)}       # one size alone over the digest bound
+    batches = list(_size_batches(partials))
+    assert sorted(s for b in batches for s in b) == sorted(partials)
+    for b in batches:
+        assert len(b) <= BATCH
+        assert len(b) == 1 or sum(len(partials[s]) for s in b) <= 10 * BATCH

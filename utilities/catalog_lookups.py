@@ -122,9 +122,11 @@ def unhashed_elsewhere(session: Session, place: Place, partials: dict[int, set[s
     other_algorithms = session.connection().execute(
         select(literal(1)).where(ScanMetadata.algorithm != place.algorithm).limit(1)).first() is not None
     out: list[Unhashed] = []
-    for batch in batched(sorted(partials), BATCH):
+    for batch in _size_batches(partials):
         digests = sorted({p for size in batch for p in partials[size]})
-        common = (FileHash.file_size.in_(batch), or_(partial.is_(None), FileHash.partial_hash.in_(digests)))
+        common: tuple[ColumnElement[bool], ...] = (FileHash.file_size.in_(batch),)
+        if len(digests) <= 10 * BATCH:      # else one size with more digests than that: filtered below only
+            common += (or_(partial.is_(None), FileHash.partial_hash.in_(digests)),)
         wheres = [(FileHash.hash_value.is_(None), FileHash.host != place.host),
                   (FileHash.hash_value.is_(None), FileHash.host == place.host, _elsewhere(place, dialect))]
         if other_algorithms:
@@ -142,6 +144,21 @@ def unhashed_elsewhere(session: Session, place: Place, partials: dict[int, set[s
     for u in out:
         merged[u.host, u.size, u.partial] = merged.get((u.host, u.size, u.partial), 0) + u.rows
     return [Unhashed(h, size, p, n) for (h, size, p), n in merged.items()]
+
+
+def _size_batches(partials: dict[int, set[str]]) -> Iterable[list[int]]:
+    """Yields the sizes in batches of at most BATCH sizes and 10 * BATCH partial digests (with SQLite's limit
+    of 32,766 parameters a statement in mind)."""
+    batch: list[int] = []
+    digests = 0
+    for size in sorted(partials):
+        if batch and (len(batch) >= BATCH or digests + len(partials[size]) > 10 * BATCH):
+            yield batch
+            batch, digests = [], 0
+        batch.append(size)
+        digests += len(partials[size])
+    if batch:
+        yield batch
 
 
 def last_scans(session: Session, hosts: Iterable[str]) -> dict[str, list[tuple[float, tuple[str, ...]]]]:
