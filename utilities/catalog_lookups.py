@@ -1,9 +1,10 @@
 """The look-ups of --catalog and --unique: catalog rows "elsewhere" (another host's, or this host's outside this
 run's roots) that may be copies of the files under the roots.
 
-Set-based: the sizes, or (size, digest) pairs, of this walk go in batches of IN lists, and each query finds its
-rows on the index ix_file_hashes_size_hash (file_size first). Nothing is asked per file, and the catalog is
-never read whole: only the rows of sizes that this walk holds.
+Set-based: the sizes, or (size, digest) pairs, of this walk go in batches (IN lists; on PostgreSQL arrays
+unnested and joined), and each query finds its rows on an index whose first column is file_size
+(ix_file_hashes_size_hash, or ix_file_hashes_unhashed for the rows without a full hash). Nothing is asked per
+file, and the catalog is never read whole: only rows of the sizes that this walk holds.
 """
 from __future__ import annotations
 
