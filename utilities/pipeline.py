@@ -13,6 +13,7 @@ import stat
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import catalog_lookups, database, walk
@@ -102,7 +103,7 @@ def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
     finished=False and the groups of what was hashed. It is not re-raised.
     """
     scan = _Scan(opts, catalog, runner)
-    elsewhere = found = None
+    elsewhere = found = pending = None
     try:
         files = walk_tree(scan)                                         # 1
         elsewhere = sizes_elsewhere(scan, files)                        # 2 (--catalog)
@@ -116,11 +117,12 @@ def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
         with RowWriter(catalog, opts.batch_size, threaded=opts.writers.parent_thread) as writer:
             writer.put(stat_rows(files, cands, known))
             survivors = partial_hash(scan, files, cands, known, writer)    # 4
+            pending = count_unhashed_elsewhere(scan, files, cands, known, elsewhere)     # 4 (--catalog)
             survivors = hash_whole_elsewhere(files, known, cands, survivors, elsewhere)    # 4 (--catalog)
             scan.counts.need_full = len(survivors)
             full_hash(scan, files, cands, known, survivors)             # 5
             writer.put(unhashed_rows(files, cands, known))
-        found = copies_elsewhere(scan, files, cands, known, elsewhere, survivors)   # 6 (--catalog)
+        found = copies_elsewhere(scan, files, cands, known, elsewhere, survivors, pending)   # 6 (--catalog)
     except KeyboardInterrupt as stop:                                   # the groups of what was hashed
         scan.stop(stop)
     groups = group_duplicates(scan, files, cands, known, found)         # 6
@@ -407,26 +409,46 @@ def _byte_batches(units: list[int], size: array[int], batch_size: int) -> Iterat
 
 
 # 6 -----------------------------------------------------------------------------------------------
-def copies_elsewhere(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known, elsewhere: Elsewhere | None,
-                     need_full: list[int]) -> Found | None:
-    """--catalog: returns the rows elsewhere with the size and full digest of a unit, and the rows elsewhere
-    that could still be copies but have no full hash yet (their partial digest is unknown or a unit's);
-    None without --catalog."""
+def count_unhashed_elsewhere(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known,
+                             elsewhere: Elsewhere | None) -> Future[list[catalog_lookups.Unhashed]] | None:
+    """--catalog: starts counting, in a thread of its own beside the full-hash stage, the rows elsewhere that
+    could be copies of a unit but have no full hash (their partial digest is unknown or a unit's): it needs
+    the partial digests only. Returns the future count; None without --catalog."""
     if elsewhere is None:
         return None
     size, sizes = files.size, elsewhere.sizes
-    pairs: set[tuple[int, str]] = set()
     partials: dict[int, set[str]] = {}
     for u in cands.reps:
-        full, partial = known.full[u], known.partial[u]
+        partial = known.partial[u]
         if size[u] in sizes and partial is not None:
             partials.setdefault(size[u], set()).add(partial)
-            if full is not None:
-                pairs.add((size[u], full))
+
+    def count() -> list[catalog_lookups.Unhashed]:
+        with scan.catalog.session() as s:
+            return catalog_lookups.unhashed_elsewhere(s, elsewhere.place, partials)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="catalog-count")
+    try:
+        return pool.submit(count)
+    finally:
+        pool.shutdown(wait=False)       # the thread ends with its query
+
+
+def copies_elsewhere(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known, elsewhere: Elsewhere | None,
+                     need_full: list[int], pending: Future[list[catalog_lookups.Unhashed]] | None) -> Found | None:
+    """--catalog: returns the rows elsewhere with the size and full digest of a unit, and (from pending) the
+    rows elsewhere that could still be copies but have no full hash yet; None without --catalog."""
+    if elsewhere is None or pending is None:
+        return None
+    size, sizes = files.size, elsewhere.sizes
+    pairs: set[tuple[int, str]] = set()
+    for u in cands.reps:
+        full = known.full[u]
+        if size[u] in sizes and full is not None:
+            pairs.add((size[u], full))
     with scan.catalog.session() as s:
         copies = catalog_lookups.copies_elsewhere(s, elsewhere.place, pairs)
-        unhashed = catalog_lookups.unhashed_elsewhere(s, elsewhere.place, partials)
         scans = catalog_lookups.last_scans(s, {c.host for c in copies})
+    unhashed = pending.result()
     by_key: dict[tuple[int, str], list[catalog_lookups.Copy]] = {}
     for c in copies:
         by_key.setdefault((c.size, c.digest), []).append(c)
