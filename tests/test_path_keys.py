@@ -82,8 +82,8 @@ def test_postgres_finds_rows_through_the_indexes(pg_url):
     try:
         with sessions() as s:
             s.execute(text("SET enable_seqscan = off"))
-            under = select(*db._STORED_COLUMNS).where(db._under("/home/ann", "h", "postgresql"))
-            under_long = select(*db._STORED_COLUMNS).where(db._under(LONG_DIR, "h", "postgresql"))
+            under = select(*db._STORED_COLUMNS).where(db.under_root("/home/ann", "h", "postgresql"))
+            under_long = select(*db._STORED_COLUMNS).where(db.under_root(LONG_DIR, "h", "postgresql"))
             keys = ["/home/ann/a", f"{LONG_DIR}/a"]
             gone = delete(FileHash).where(FileHash.host == "h", FileHash.absolute_path.in_(keys),
                                           db.path_prefix(FileHash.absolute_path).in_([k[:PATH_PREFIX_CHARS]

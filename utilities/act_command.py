@@ -33,10 +33,13 @@ def findings_of(groups: Sequence[Group], given: Sequence[str], algorithm: str) -
 
     def root_of(path: str) -> int:
         return next((k for k, r in enumerate(roots) if path == r or path.startswith(r.rstrip("/") + "/")), 0)
+    # With --catalog a group also lists copies elsewhere (other hosts, this host outside the roots): planning
+    # sees only this walk's files of each group, so a copy elsewhere is never the only one kept.
+    local = [(g, g.local_paths) for g in groups]
     return Findings(roots, algorithm, tuple(
         DupeGroup(g.size, g.digest, tuple(DupeFile(p, st, root_of(p), tuple(g.hard_links.get(p, ())))
-                                          for p, st in zip(g.paths, g.stats, strict=True)))
-        for g in groups))
+                                          for p, st in zip(paths, g.stats, strict=True)))
+        for g, paths in local if len(paths) > 1))
 
 
 def protect_matcher(patterns: Sequence[str], roots: Sequence[str]) -> PathMatcher | None:

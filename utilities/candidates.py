@@ -11,7 +11,10 @@ from .walk import FileTable
 class Candidates:
     """Files that share their size with another file, one unit per inode (hard links are one file)."""
 
-    def __init__(self, files: FileTable, include_empty: bool = False, hard_links: bool = False) -> None:
+    def __init__(self, files: FileTable, include_empty: bool = False, hard_links: bool = False,
+                 also: frozenset[int] = frozenset()) -> None:
+        """also: sizes whose files are candidates even when alone in the walk (--catalog: the catalog holds
+        files of those sizes elsewhere)."""
         self.reps = array("i")                    # one index per unit, the alphabetically first path
         self.aliases: dict[int, list[int]] = {}   # rep -> the other paths of its inode, when it has any
         self.rep_of: dict[int, int] = {}          # alias -> rep
@@ -24,17 +27,17 @@ class Candidates:
             end = start + 1
             while end < len(order) and size[order[end]] == size[order[start]]:
                 end += 1
-            if end - start > 1:
-                self._add_run(files, order[start:end], hard_links)
+            if end - start > 1 or size[order[start]] in also:
+                self._add_run(files, order[start:end], hard_links, alone=size[order[start]] in also)
             start = end
 
-    def _add_run(self, files: FileTable, run: list[int], hard_links: bool) -> None:
+    def _add_run(self, files: FileTable, run: list[int], hard_links: bool, alone: bool = False) -> None:
         """Adds one size's files; reps therefore stay in size order (regroup relies on it)."""
         by_inode: dict[tuple[int, int], list[int]] = {}
         for i in run:
             by_inode.setdefault((files.device[i], files.inode[i]), []).append(i)
         self.linked_bytes += (len(run) - len(by_inode)) * files.size[run[0]]   # names of one file share a size
-        if len(by_inode) < 2 and not hard_links:
+        if len(by_inode) < 2 and not hard_links and not alone:
             return                                  # all names of one file: nothing to compare
         for idx in by_inode.values():
             idx.sort(key=files.path)
@@ -50,9 +53,10 @@ class Candidates:
     def indices(self, rep: int) -> list[int]:
         return [rep, *self.aliases.get(rep, ())]
 
-    def groups(self, digests: list[str | None], hard_links: bool) -> Iterator[list[int]]:
+    def groups(self, digests: list[str | None], hard_links: bool, singles: bool = False) -> Iterator[list[int]]:
         """Yields the units that share (size, digest), one list per (size, digest): two files or more, or
-        with --hard-links two paths. reps are in size order, so each size is regrouped on its own (small
+        with --hard-links two paths; with singles, every (size, digest) (--catalog: copies may be elsewhere).
+        reps are in size order, so each size is regrouped on its own (small
         dicts only: 200,000 candidates in one dict cost 65 MB)."""
         for _, run in groupby(self.reps, key=self.size.__getitem__):
             by_digest: dict[str, list[int]] = {}
@@ -61,7 +65,7 @@ class Candidates:
                 if d is not None:
                     by_digest.setdefault(d, []).append(u)
             for g in by_digest.values():
-                if len(g) > 1 or (hard_links and g[0] in self.aliases):
+                if singles or len(g) > 1 or (hard_links and g[0] in self.aliases):
                     yield g
 
     def regroup(self, digests: list[str | None], hard_links: bool) -> list[int]:

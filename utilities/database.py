@@ -153,6 +153,13 @@ Index("ux_file_hashes_host_path", FileHash.host, path_prefix(FileHash.absolute_p
 Index("ux_file_hashes_host_path", FileHash.host, FileHash.absolute_path, unique=True).ddl_if(dialect="sqlite")
 
 
+# --catalog counts other hosts' rows without a full hash, by size (catalog_lookups.unhashed_elsewhere): on PostgreSQL
+# from this partial index alone (an index-only scan; migration 0004). Only rows without a full hash are in it.
+Index("ix_file_hashes_unhashed", FileHash.file_size, FileHash.host,
+      postgresql_include=["partial_hash", "algorithm", "partial_bytes"],
+      postgresql_where=FileHash.hash_value.is_(None)).ddl_if(dialect="postgresql")
+
+
 def conflict_target(dialect: str) -> list[Any]:
     """The columns and expressions of the unique (host, path) index, for ON CONFLICT."""
     if dialect == "postgresql":
@@ -166,7 +173,7 @@ _STORED_COLUMNS = (FileHash.absolute_path, FileHash.file_size, FileHash.mtime_ns
                    FileHash.partial_hash, FileHash.hash_value, FileHash.hashed_at)
 
 
-def _under(root: str, host: str, dialect: str) -> ColumnElement[bool]:
+def under_root(root: str, host: str, dialect: str) -> ColumnElement[bool]:
     """SQL condition for host's rows at root or below it: a range on the unique (host, path) index."""
     path = FileHash.absolute_path
     key = db_path(root.rstrip("/"))
@@ -188,7 +195,7 @@ def iter_known(session: Session, roots: Sequence[str], chunk: int = 5000, *, hos
     streamed in chunks (a server-side cursor on PostgreSQL), never all in memory at once."""
     dialect = session.get_bind().dialect.name
     for root in roots:
-        query = select(*_STORED_COLUMNS).where(_under(root, host, dialect))
+        query = select(*_STORED_COLUMNS).where(under_root(root, host, dialect))
         # Core execution on the session's connection: plain rows, half the cost of the ORM's result
         # processing for 50,000 rows (0.11 s against 0.20 s), streamed all the same
         rows = session.connection().execute(query.execution_options(yield_per=chunk))
@@ -234,7 +241,7 @@ def delete_paths(session: Session, paths: Iterable[str], batch_size: int = 1000,
     for batch in batched(sorted(paths), batch_size):
         keys = [db_path(p) for p in batch]
         cond = and_(FileHash.host == host, FileHash.absolute_path.in_(keys))
-        if postgres:   # finds the rows on the index, which holds the prefixes (see _under)
+        if postgres:   # finds the rows on the index, which holds the prefixes (see under_root)
             cond = and_(cond, path_prefix(FileHash.absolute_path).in_(sorted({k[:PATH_PREFIX_CHARS] for k in keys})))
         result = session.execute(delete(FileHash).where(cond), execution_options={"synchronize_session": False})
         gone += getattr(result, "rowcount", 0) or 0

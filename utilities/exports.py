@@ -30,7 +30,19 @@ def json_document(report: Report) -> dict[str, Any]:
         "summary": asdict(report.summary),
         "groups": [_json_group(g) for g in report.groups],
         "unreadable": [{"path": path, "reason": reason} for path, reason in report.unreadable],
-    }
+    } | _json_catalog(report)
+
+
+def _json_catalog(report: Report) -> dict[str, Any]:
+    """--catalog: the rows elsewhere without a hash yet, per host; --unique: the unique and undecided files."""
+    found = report.catalog
+    if found is None:
+        return {}
+    out: dict[str, Any] = {"pending": [{"host": p.host, "rows": p.rows, "bytes": p.bytes} for p in found.pending]}
+    if found.unique is not None and found.undecided is not None:
+        out["unique"] = [{"path": f.path, "size": f.size} for f in found.unique]
+        out["undecided"] = [{"path": f.path, "size": f.size, "hosts": list(f.hosts)} for f in found.undecided]
+    return out
 
 
 def _json_group(g: Group) -> dict[str, Any]:
@@ -38,6 +50,8 @@ def _json_group(g: Group) -> dict[str, Any]:
                            "files": list(g.paths)}
     if g.hard_links:
         out["hard_links"] = {p: list(names) for p, names in g.hard_links.items()}
+    if g.last_seen:
+        out["last_seen"] = dict(sorted(g.last_seen.items()))
     return out
 
 
@@ -77,13 +91,21 @@ def _cell(value: object) -> object:
 
 def write_csv(path: str, report: Report) -> None:
     """Writes one row per duplicate file: group, hash, size, path, and the file's other names (hard links)
-    as a JSON list; RFC 4180 quoting, CRLF lines, names shown as people read them (paths.display_path)."""
+    as a JSON list; RFC 4180 quoting, CRLF lines, names shown as people read them (paths.display_path).
+    With --catalog a last column, last_seen: for a copy this run did not see, when its host last saw it
+    (epoch seconds); empty for the files of this walk."""
+    seen_column = report.catalog is not None
+
     def write(f: IO[str]) -> None:
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-        w.writerow(["group", "hash", "size", "path", "hard_links"])
+        w.writerow(["group", "hash", "size", "path", "hard_links"] + (["last_seen"] if seen_column else []))
         for i, g in enumerate(report.groups, 1):
             for p in g.paths:
                 others = g.hard_links.get(p)
                 links = json.dumps([display_path(o) for o in others], ensure_ascii=False) if others else ""
-                w.writerow([i, g.digest, g.size, _cell(display_path(p)), _cell(links)])
+                row: list[object] = [i, g.digest, g.size, _cell(display_path(p)), _cell(links)]
+                if seen_column:
+                    seen = g.last_seen.get(p)
+                    row.append("" if seen is None else seen)
+                w.writerow(row)
     _write(path, write, newline="")

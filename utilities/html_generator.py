@@ -30,8 +30,9 @@ from typing import IO, Any
 
 from .atomic import write_atomically
 from .hashing import PARTIAL_BLOCK
+from .hosts import split_qualified
 from .paths import display_path
-from .report import Interruption, Report
+from .report import CatalogFindings, Interruption, Report, UniqueFile
 from .units import SIZE_UNITS, human_bytes
 
 __all__ = ["ALL_FILES_LIMIT", "render_report", "write_report"]
@@ -154,7 +155,11 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
     groups = []
     links = []          # [group index, file index, dirIndex, name, ...]: the file's other names (hard links)
     marks = []          # [group index, file index, text]: what --action does (or did) to the file
-    marked = report.actions.marks if report.actions else {}
+    marked = dict(report.actions.marks) if report.actions else {}
+    for g in report.groups:            # --catalog: the copies this scan did not see, and when they were last seen
+        for p, seen in g.last_seen.items():
+            host, _ = split_qualified(p)
+            marked[p] = f"last seen {'by ' + host + ' ' if host else 'outside the roots '}{_when(seen)[0]}"
     for gi, g in enumerate(report.groups):
         row: list[Any] = [g.size, g.digest, g.count, g.wasted]
         for fi, p in enumerate(g.paths):
@@ -267,6 +272,9 @@ def _render(report: Report, all_files_limit: int) -> str:
             title=f"{n_errors:,} path{'s' if n_errors != 1 else ''} could not be read{note}",
             items=items, more=more)
 
+    if report.catalog is not None:
+        error_details = _join([error_details, _catalog_sections(report.catalog)])
+
     root_items = _join(_html('<li><code class="root">$r</code></li>', r=r) for r in roots) \
         or _html('<li class="muted">none recorded</li>')
 
@@ -308,6 +316,40 @@ def _render(report: Report, all_files_limit: int) -> str:
         data=_Markup(_script_json(data)), script=_Markup(script),
     )
     return str(doc)
+
+
+UNIQUE_INLINE = 2000      # files listed per --unique section; the JSON export lists them all
+
+
+def _catalog_sections(found: CatalogFindings) -> _Markup:
+    """--catalog: the rows elsewhere without a hash yet; --unique: the unique and the not yet decidable files."""
+    parts = []
+    if found.pending:
+        items = _join(_html("<li><strong>$host</strong>: $rows row$s ($size)</li>", host=p.host, rows=f"{p.rows:,}",
+                            s="" if p.rows == 1 else "s", size=human_bytes(p.bytes)) for p in found.pending)
+        parts.append(_html('<details class="errors" id="pending"><summary>$title</summary><p class="muted">'
+                           "Rows of these hosts could be copies but have no hash yet: only their host can hash "
+                           'them. Scan those hosts with --catalog.</p><ul class="error-list">$items</ul></details>',
+                           title="Copies not yet decidable on other hosts", items=items))
+
+    def listing(files: list[UniqueFile], key: str, title: str, note: str) -> _Markup:
+        shown = files[:UNIQUE_INLINE]
+        items = _join(_html('<li><span class="epath">$path</span><span class="emsg">$detail</span></li>',
+                            path=display_path(f.path),
+                            detail=human_bytes(f.size) + (f"; scan {', '.join(f.hosts)} with --catalog"
+                                                          if f.hosts else "")) for f in shown)
+        more = "" if len(files) == len(shown) else f" ({len(shown):,} listed here; the JSON export lists all)"
+        return _html('<details class="errors" id="$key"><summary>$title</summary><p class="muted">$note</p>'
+                     '<ul class="error-list">$items</ul></details>', key=key, items=items, note=note,
+                     title=f"{title}: {len(files):,}{more}")
+
+    if found.unique is not None and found.undecided is not None:
+        parts.append(listing(found.unique, "unique", "Unique files",
+                             "No copy of these files is anywhere in the catalog."))
+        parts.append(listing(found.undecided, "undecided", "Not yet decidable",
+                             "Rows of these files' sizes on other hosts have no hash yet: scan the hosts named "
+                             "with --catalog, then scan here again."))
+    return _join(parts)
 
 
 def _what_was_checked(stop: Interruption | None) -> str:

@@ -13,16 +13,18 @@ import stat
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import database, walk
+from . import catalog_lookups, database, walk
 from .candidates import Candidates
 from .catalog import Catalog
 from .catalog_writer import Row, RowWriter
 from .hashing import PARTIAL_BLOCK
+from .hosts import qualified_path
 from .progress import stage_bar
 from .records import Hashes, ScanCounts, Stat, StoredFile, hashes_hold
-from .report import Group, Interruption, Summary, sort_groups
+from .report import CatalogFindings, Group, Interruption, Pending, Summary, UniqueFile, sort_groups
 from .workers import Result, Runner, Task
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class ScanOptions:
     chunk_size: int = 4 * 2**20      # read buffer of a full hash
     read_threads: int = 1            # files each process reads at once (readers.hash_files)
     keep_stats: bool = False         # groups carry each file's stat record (for --action)
+    catalog: bool = False            # --catalog: copies are looked for in the whole catalog
+    unique: bool = False             # --unique: the files without a copy anywhere are listed
 
 
 @dataclass
@@ -78,6 +82,7 @@ class ScanResult:
     stage_seconds: dict[str, float]
     stopped_by: KeyboardInterrupt | None   # what interrupted the scan, if anything
     stopped_in: str | None                 # the stage it interrupted
+    catalog: CatalogFindings | None = None   # with --catalog
 
     def interruption(self) -> Interruption | None:
         """What an interrupted scan did and did not check; None for a finished scan."""
@@ -98,9 +103,11 @@ def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
     finished=False and the groups of what was hashed. It is not re-raised.
     """
     scan = _Scan(opts, catalog, runner)
+    elsewhere = found = pending = None
     try:
         files = walk_tree(scan)                                         # 1
-        cands = find_candidates(scan, files)                            # 2
+        elsewhere = sizes_elsewhere(scan, files)                        # 2 (--catalog)
+        cands = find_candidates(scan, files, elsewhere)                 # 2
         known = sync_with_catalog(scan, files, cands)                   # 3
         files.forget_names()               # found by index from here on: the name index may go
     except KeyboardInterrupt as stop:                                   # nothing hashed: no groups
@@ -110,11 +117,16 @@ def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
         with RowWriter(catalog, opts.batch_size, threaded=opts.writers.parent_thread) as writer:
             writer.put(stat_rows(files, cands, known))
             survivors = partial_hash(scan, files, cands, known, writer)    # 4
+            pending = count_unhashed_elsewhere(scan, files, cands, known, elsewhere)     # 4 (--catalog)
+            survivors = hash_whole_elsewhere(files, known, cands, survivors, elsewhere)    # 4 (--catalog)
+            scan.counts.need_full = len(survivors)
             full_hash(scan, files, cands, known, survivors)             # 5
             writer.put(unhashed_rows(files, cands, known))
+        found = copies_elsewhere(scan, files, cands, known, elsewhere, survivors, pending)   # 6 (--catalog)
     except KeyboardInterrupt as stop:                                   # the groups of what was hashed
         scan.stop(stop)
-    return scan.result(group_duplicates(scan, files, cands, known))     # 6
+    groups = group_duplicates(scan, files, cands, known, found)         # 6
+    return scan.result(groups, found.findings(scan, files, cands, known, groups) if found else None)
 
 
 def record_end(catalog: Catalog, result: ScanResult) -> None:
@@ -153,11 +165,11 @@ class _Scan:
         self.stopped_by, self.stopped_in = by, self.stage
         log.info("interrupted during the %s stage", self.stage)
 
-    def result(self, groups: list[Group]) -> ScanResult:
+    def result(self, groups: list[Group], catalog: CatalogFindings | None = None) -> ScanResult:
         c = self.counts
         summary = Summary.of(groups, c.files_scanned, c.bytes_scanned, len(self.errors))
         return ScanResult(self.scan_id, self.stopped_by is None, groups, summary, c, self.errors,
-                          self.stage_seconds, self.stopped_by, self.stopped_in)
+                          self.stage_seconds, self.stopped_by, self.stopped_in, catalog)
 
 
 # 1 -----------------------------------------------------------------------------------------------
@@ -175,9 +187,25 @@ def walk_tree(scan: _Scan) -> walk.FileTable:
 
 
 # 2 -----------------------------------------------------------------------------------------------
-def find_candidates(scan: _Scan, files: walk.FileTable) -> Candidates:
-    """Returns the files whose size another file shares, one unit per inode."""
-    cands = Candidates(files, scan.opts.include_empty, scan.opts.hard_links)
+def sizes_elsewhere(scan: _Scan, files: walk.FileTable) -> Elsewhere | None:
+    """--catalog: returns which sizes of this walk the catalog holds elsewhere (another host, or this host
+    outside the roots), in one set-based look-up; None without --catalog."""
+    if not scan.opts.catalog:
+        return None
+    opts = scan.opts
+    place = catalog_lookups.Place(scan.catalog.host, opts.roots, opts.algorithm, PARTIAL_BLOCK)
+    wanted = {s for s in files.size if s or opts.include_empty}
+    with scan.catalog.session() as s:
+        sizes = catalog_lookups.sizes_elsewhere(s, place, wanted)
+    log.info("catalog: %d of this walk's %d sizes are held elsewhere", len(sizes), len(wanted))
+    return Elsewhere(place, sizes)
+
+
+def find_candidates(scan: _Scan, files: walk.FileTable, elsewhere: Elsewhere | None = None) -> Candidates:
+    """Returns the files whose size another file shares (in the walk, or elsewhere in the catalog with
+    --catalog), one unit per inode."""
+    also = frozenset(elsewhere.sizes) if elsewhere else frozenset()
+    cands = Candidates(files, scan.opts.include_empty, scan.opts.hard_links, also)
     scan.counts.candidates = len(cands.reps)
     scan.counts.bytes_scanned -= cands.linked_bytes   # each inode's bytes once (cli-contract.md)
     scan.done("size", "%d candidates after grouping %d files by size", len(cands.reps), len(files))
@@ -312,6 +340,32 @@ def _partial_rows(scan: _Scan, files: walk.FileTable, cands: Candidates, res: Re
                 yield database.file_row(files.path(i), files.stat(i), scanned_at=now, hashes=hashes)
 
 
+@dataclass(frozen=True)
+class Elsewhere:
+    """--catalog: the sizes of this walk that the catalog holds elsewhere (another host's rows, or this host's
+    outside the roots)."""
+    place: catalog_lookups.Place
+    sizes: set[int]
+
+
+def hash_whole_elsewhere(files: walk.FileTable, known: Known, cands: Candidates, need_full: list[int],
+                         elsewhere: Elsewhere | None) -> list[int]:
+    """--catalog: returns need_full with every unit whose size the catalog holds elsewhere and whose full digest
+    is not known yet: it is compared with the rows elsewhere by its full digest, on the (size, hash) index.
+    (Not first by partial digest: there is no index to find partial digests by, and reading the rows of a
+    common size costs more than reading the file; a file of up to 128 KiB is read whole by the partial
+    stage anyway, and a big file whose size is held elsewhere is most likely a copy. The full digest also
+    lets the host of a row without any hash decide at its next --catalog scan.) Without --catalog,
+    need_full as is."""
+    if elsewhere is None or not elsewhere.sizes:
+        return need_full
+    size, sizes, taken = files.size, elsewhere.sizes, set(need_full)
+    extra = [u for u in cands.reps if size[u] in sizes and known.full[u] is None and known.partial[u] is not None
+             and u not in taken]
+    log.info("catalog: %d files whose size is held elsewhere need a full hash", len(extra))
+    return sorted(need_full + extra, key=files.inode.__getitem__) if extra else need_full      # disk order
+
+
 # 5 -----------------------------------------------------------------------------------------------
 def full_hash(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known, units: list[int]) -> None:
     """Computes the full digests of units into known.full; each batch is committed by whoever hashed it."""
@@ -355,21 +409,144 @@ def _byte_batches(units: list[int], size: array[int], batch_size: int) -> Iterat
 
 
 # 6 -----------------------------------------------------------------------------------------------
-def group_duplicates(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known) -> list[Group]:
+def count_unhashed_elsewhere(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known,
+                             elsewhere: Elsewhere | None) -> Future[list[catalog_lookups.Unhashed]] | None:
+    """--catalog: starts counting, in a thread of its own beside the full-hash stage, the rows elsewhere that
+    could be copies of a unit but have no full hash (their partial digest is unknown or a unit's): it needs
+    the partial digests only. Returns the future count; None without --catalog."""
+    if elsewhere is None:
+        return None
+    size, sizes = files.size, elsewhere.sizes
+    partials: dict[int, set[str]] = {}
+    for u in cands.reps:
+        partial = known.partial[u]
+        if size[u] in sizes and partial is not None:
+            partials.setdefault(size[u], set()).add(partial)
+
+    def count() -> list[catalog_lookups.Unhashed]:
+        with scan.catalog.session() as s:
+            return catalog_lookups.unhashed_elsewhere(s, elsewhere.place, partials)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="catalog-count")
+    try:
+        return pool.submit(count)
+    finally:
+        pool.shutdown(wait=False)       # the thread ends with its query
+
+
+def copies_elsewhere(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known, elsewhere: Elsewhere | None,
+                     need_full: list[int], pending: Future[list[catalog_lookups.Unhashed]] | None) -> Found | None:
+    """--catalog: returns the rows elsewhere with the size and full digest of a unit, and (from pending) the
+    rows elsewhere that could still be copies but have no full hash yet; None without --catalog."""
+    if elsewhere is None or pending is None:
+        return None
+    size, sizes = files.size, elsewhere.sizes
+    pairs: set[tuple[int, str]] = set()
+    for u in cands.reps:
+        full = known.full[u]
+        if size[u] in sizes and full is not None:
+            pairs.add((size[u], full))
+    with scan.catalog.session() as s:
+        copies = catalog_lookups.copies_elsewhere(s, elsewhere.place, pairs)
+        scans = catalog_lookups.last_scans(s, {c.host for c in copies})
+    unhashed = pending.result()
+    by_key: dict[tuple[int, str], list[catalog_lookups.Copy]] = {}
+    for c in copies:
+        by_key.setdefault((c.size, c.digest), []).append(c)
+    log.info("catalog: %d rows elsewhere match a file's size and full hash; %d rows elsewhere could be copies "
+             "but have no full hash", len(copies), sum(r.rows for r in unhashed))
+    return Found(scan.catalog.host, by_key, unhashed, scans, set(need_full))
+
+
+@dataclass
+class Found:
+    """What the catalog holds elsewhere for this walk's hashed files (--catalog)."""
+    host: str
+    copies: dict[tuple[int, str], list[catalog_lookups.Copy]]     # (size, full digest) -> rows elsewhere
+    unhashed: list[catalog_lookups.Unhashed]
+    scans: dict[str, list[tuple[float, tuple[str, ...]]]]          # host -> its finished scans, latest first
+    need_full: set[int]                                            # the units the full-hash stage was given
+
+    def copies_of(self, size: int, digest: str, local: set[tuple[int, int]], hard_links: bool) \
+            -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Returns the copies elsewhere of (size, digest) as written (host:/abs/path, or a plain path of this
+        host) -> when their host last saw them, and the other names of those copies (hard links there). A row
+        of this host with the inode of a file under the roots is another name of that file, not a copy."""
+        by_file: dict[tuple[str, int, int] | tuple[str, str], list[catalog_lookups.Copy]] = {}
+        for c in self.copies.get((size, digest), ()):
+            if c.host == self.host and (c.device, c.inode) in local:
+                continue
+            by_file.setdefault((c.host, c.path) if hard_links else (c.host, c.device, c.inode), []).append(c)
+        seen: dict[str, float] = {}
+        links: dict[str, list[str]] = {}
+        for names in by_file.values():
+            names.sort(key=lambda c: c.path)
+            first = names[0]
+            written = self.written(first)
+            seen[written] = catalog_lookups.seen_at(first.path, first.written_at, self.scans.get(first.host, []))
+            if len(names) > 1:
+                links[written] = sorted(self.written(c) for c in names[1:])
+        return seen, links
+
+    def written(self, c: catalog_lookups.Copy) -> str:
+        return c.path if c.host == self.host else qualified_path(c.host, c.path)
+
+    def findings(self, scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known,
+                 groups: list[Group]) -> CatalogFindings:
+        """The pending rows per host, and with --unique (of a finished scan) the unique and undecided files."""
+        per_host: dict[str, list[int]] = {}
+        hosts_of: dict[tuple[int, str | None], set[str]] = {}
+        for r in self.unhashed:
+            counts = per_host.setdefault(r.host, [0, 0])
+            counts[0] += r.rows
+            counts[1] += r.rows * r.size
+            hosts_of.setdefault((r.size, r.partial), set()).add(r.host)
+        pending = [Pending(h, n, b) for h, (n, b) in sorted(per_host.items())]
+        if not scan.opts.unique or scan.stopped_by is not None:
+            return CatalogFindings(pending)
+        size, include_empty = files.size, scan.opts.include_empty
+        grouped = {p for g in groups for p in g.local_paths}
+        unique: list[UniqueFile] = []
+        undecided: list[UniqueFile] = []
+        alone: dict[tuple[int, int], int] = {}          # files of a size nothing else has: one path per inode
+        for i in range(len(files)):
+            if not cands.member[i] and (size[i] or include_empty):
+                key = (files.device[i], files.inode[i])
+                j = alone.get(key)
+                if j is None or files.path(i) < files.path(j):
+                    alone[key] = i
+        unique.extend(UniqueFile(files.path(i), size[i]) for i in alone.values())
+        for u in cands.reps:
+            partial = known.partial[u]
+            if files.path(u) in grouped or partial is None or (u in self.need_full and known.full[u] is None):
+                continue                                 # a copy found, or unreadable: neither
+            hosts = hosts_of.get((size[u], None), set()) | hosts_of.get((size[u], partial), set())
+            (undecided if hosts else unique).append(UniqueFile(files.path(u), size[u], tuple(sorted(hosts))))
+        return CatalogFindings(pending, sorted(unique, key=_path_of), sorted(undecided, key=_path_of))
+
+
+def group_duplicates(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known,
+                     found: Found | None = None) -> list[Group]:
     """Returns the groups of units with the same size and full digest, in report order: one path per
-    file (its first in path order) with its other names in hard_links, or with --hard-links every path.
-    After an interruption, the groups of what was hashed."""
+    file (its first in path order) with its other names in hard_links, or with --hard-links every path;
+    with --catalog, their copies elsewhere too. After an interruption, the groups of what was hashed."""
     hard_links = scan.opts.hard_links
     groups = []
-    for units in cands.groups(known.full, hard_links):
+    for units in cands.groups(known.full, hard_links, singles=found is not None):
         listed = sorted((i for u in units for i in cands.indices(u)) if hard_links else units, key=files.path)
-        if len(listed) < 2:
+        size, digest = files.size[units[0]], known.full[units[0]] or ""
+        seen: dict[str, float] = {}
+        links: dict[str, list[str]] = {}
+        if found is not None and (size, digest) in found.copies:
+            local = {(files.device[i], files.inode[i]) for i in listed}
+            seen, links = found.copies_of(size, digest, local, hard_links)
+        if len(listed) + len(seen) < 2:
             continue
         other_names = {} if hard_links else {files.path(u): sorted(files.path(i) for i in cands.aliases[u])
                                               for u in listed if u in cands.aliases}
+        other_names.update(links)
         stats = tuple(files.stat(i) for i in listed) if scan.opts.keep_stats else ()
-        groups.append(Group(files.size[units[0]], known.full[units[0]] or "", [files.path(i) for i in listed],
-                            other_names, stats))
+        paths = sorted([files.path(i) for i in listed] + list(seen))
+        groups.append(Group(size, digest, paths, other_names, last_seen=seen, stats=stats))
     groups = sort_groups(groups)
     scan.done("groups", "%d groups, %d bytes wasted", len(groups), sum(g.wasted for g in groups))
     return groups
@@ -408,6 +585,10 @@ def _absorb(scan: _Scan, files: walk.FileTable, res: Result, digests: list[str |
         scan.errors.add(files.path(res.units[k]), problem)
         if problem.startswith("changed"):
             scan.counts.changed_during_scan += 1
+
+
+def _path_of(f: UniqueFile) -> str:
+    return f.path
 
 
 def _is_regular_file(path: str) -> bool:

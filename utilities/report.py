@@ -16,7 +16,15 @@ class Group:
     paths: list[str]
     # listed path -> the file's other names under the roots (hard links), for the files that have any
     hard_links: dict[str, list[str]] = field(default_factory=dict)
-    stats: tuple[Stat, ...] = ()       # each path's stat record as hashed, in paths' order (with --action)
+    # With --catalog: the copies this run did not see (other hosts' as host:/abs/path, this host's outside the
+    # roots as plain paths) -> when their host last saw them (epoch seconds). The other paths are this walk's.
+    last_seen: dict[str, float] = field(default_factory=dict)
+    stats: tuple[Stat, ...] = ()       # the stat record as hashed of each local path (not in last_seen), in order
+
+    @property
+    def local_paths(self) -> list[str]:
+        """The paths of this walk: the files that this run may act on."""
+        return [p for p in self.paths if p not in self.last_seen] if self.last_seen else self.paths
 
     @property
     def count(self) -> int:
@@ -81,6 +89,32 @@ class ActionMarks:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """Rows of one host that may be copies of files under the roots but have no full hash yet (--catalog):
+    only that host can hash them, the next time it scans with --catalog."""
+    host: str
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class UniqueFile:
+    """--unique: a file under the roots with no copy anywhere in the catalog (hosts empty), or one that may
+    still have one: rows of its size on these hosts have no hash yet (not yet decidable)."""
+    path: str
+    size: int
+    hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogFindings:
+    """What --catalog and --unique add to a scan's report."""
+    pending: list[Pending]
+    unique: list[UniqueFile] | None = None           # with --unique, in path order
+    undecided: list[UniqueFile] | None = None        # with --unique, in path order
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything the exports and the HTML page show; built once per run (cli)."""
     roots: list[str]
@@ -95,3 +129,4 @@ class Report:
     all_files: list[ListedFile] | None = None             # with --report-all-files
     interruption: Interruption | None = None              # when finished is False
     actions: ActionMarks | None = None                    # with --action
+    catalog: CatalogFindings | None = None                # with --catalog

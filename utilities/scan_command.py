@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     report = Report(roots=list(roots), algorithm=args.algorithm, finished=result.finished, summary=result.summary,
                     groups=result.groups, unreadable=result.errors.items, generated_at=time.time(),
                     database=catalog.masked_url, duration_seconds=round(time.time() - started, 3),
-                    all_files=all_files, interruption=result.interruption(), actions=actions)
+                    all_files=all_files, interruption=result.interruption(), actions=actions,
+                    catalog=result.catalog)
     written = _write_outputs(args, report)
     if not args.quiet:
         _print_summary(result, report, written, catalog.host)
@@ -127,7 +128,7 @@ def _scan_options(args: argparse.Namespace, roots: list[str], writers: pipeline.
         roots=tuple(roots), algorithm=args.algorithm, writers=writers, include_empty=args.include_empty,
         hard_links=args.hard_links, batch_size=args.batch_size, chunk_size=args.chunk_size,
         read_threads=-(-depth // args.processes),           # the depth shared by the processes
-        keep_stats=bool(args.action),
+        keep_stats=bool(args.action), catalog=bool(args.catalog), unique=bool(args.unique),
         walk=walk.WalkOptions(min_size=args.min_size, max_size=args.max_size, include_empty=args.include_empty,
                               exclude=exclude, skip=skip, follow_symlinks=args.follow_symlinks,
                               one_file_system=args.one_file_system))
@@ -172,8 +173,31 @@ def _print_summary(result: pipeline.ScanResult, report: Report, written: list[tu
         + (f", {c.changed_during_scan:,} changed during the scan" if c.changed_during_scan else ""),
         f"time:             {report.duration_seconds:.2f}s ({stages})",
         f"database:         {report.database} (host {host})",
-    ] + [f"{what + ':':<18}{where}" for what, where in written]
+    ] + _catalog_lines(report) + [f"{what + ':':<18}{where}" for what, where in written]
     print("\n".join(lines), file=sys.stderr)
+
+
+def _catalog_lines(report: Report) -> list[str]:
+    """--catalog: the rows elsewhere that only their host can hash; --unique: the files without a copy."""
+    found = report.catalog
+    if found is None:
+        return []
+    lines = []
+    if found.pending:
+        first = found.pending[0]
+        each = ", ".join([f"{first.rows:,} row{'s' if first.rows != 1 else ''} on {first.host}"]
+                         + [f"{p.rows:,} on {p.host}" for p in found.pending[1:]])
+        verb = "has" if len(found.pending) == 1 and first.rows == 1 else "have"
+        lines.append(f"{'pending:':<18}{each} {verb} no hash yet: scan those hosts with --catalog")
+    else:
+        lines.append(f"{'pending:':<18}none: every row elsewhere that could be a copy is hashed")
+    if found.unique is not None and found.undecided is not None:
+        undecided = sum(1 for _ in found.undecided)
+        hosts = sorted({h for f in found.undecided for h in f.hosts})
+        lines.append(f"{'unique files:':<18}{len(found.unique):,} ({human_bytes(sum(f.size for f in found.unique))}) "
+                     f"have no copy anywhere in the catalog; {undecided:,} not yet decidable"
+                     + (f" (scan {', '.join(hosts)} with --catalog)" if hosts else ""))
+    return lines
 
 
 def _check_roots(paths: list[str]) -> list[str]:

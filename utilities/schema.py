@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 BASELINE = "0001"          # the first release's schema, which create_all made before Alembic
-HEAD = "0003"              # the newest revision in migrations/versions (a test keeps the two in step)
+HEAD = "0004"              # the newest revision in migrations/versions (a test keeps the two in step)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SCHEMA_LOCK = 0x6475_7046_696E       # "dupFin": PostgreSQL advisory lock serializing schema changes
 # The columns of the baseline: a file_hashes table without them was not made by a dupFinder release.

@@ -278,7 +278,8 @@ function appendFiles(ol, gi, from, to) {
     const body = el("div", "fbody");
     body.append(pathEl(dirs[g[4 + 2 * j]], g[5 + 2 * j], q));
     const mark = MARKS.get(gi + ":" + j);
-    if (mark) body.append(el("span", mark.startsWith("kept") ? "mark-act kept" : "mark-act", mark));
+    if (mark) body.append(el("span", mark.startsWith("kept") ? "mark-act kept"
+                                     : mark.startsWith("last seen") ? "mark-act seen" : "mark-act", mark));
     const others = LINKS.get(gi + ":" + j);
     if (others) {
       const also = el("div", "links");
