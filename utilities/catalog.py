@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import schema
+from . import database, schema
 from .config import mask_url
 from .driver_noise import libpq_lines_dropped
 from .errors import DatabaseError
@@ -51,6 +51,8 @@ class Catalog:
         self._create_folder = create_folder
         self.host = host or machine_host()
         self.engine = make_engine(self._url)
+        if self.engine.dialect.name == "postgresql":
+            database.declare_postgresql_indexes()
         self._sessions = sessionmaker(self.engine)
 
     @property

@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, String, and_, case, distinct, func, literal, not_, or_, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, String, and_, case, distinct, func, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
 from .database import FileHash, ScanMetadata, batched, under_root

@@ -5,6 +5,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from functools import cache
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -153,11 +154,18 @@ Index("ux_file_hashes_host_path", FileHash.host, path_prefix(FileHash.absolute_p
 Index("ux_file_hashes_host_path", FileHash.host, FileHash.absolute_path, unique=True).ddl_if(dialect="sqlite")
 
 
-# --catalog counts other hosts' rows without a full hash, by size (catalog_lookups.unhashed_elsewhere): on PostgreSQL
-# from this partial index alone (an index-only scan; migration 0004). Only rows without a full hash are in it.
-Index("ix_file_hashes_unhashed", FileHash.file_size, FileHash.host,
-      postgresql_include=["partial_hash", "algorithm", "partial_bytes"],
-      postgresql_where=FileHash.hash_value.is_(None)).ddl_if(dialect="postgresql")
+@cache
+def declare_postgresql_indexes() -> None:
+    """Declares the PostgreSQL-only index of the model (called when a PostgreSQL catalog is opened): its
+    postgresql_* options load SQLAlchemy's PostgreSQL dialect, which a SQLite scan should not pay for.
+
+    --catalog counts other hosts' rows without a full hash, by size (catalog_lookups.unhashed_elsewhere): on
+    PostgreSQL from this partial index alone (an index-only scan; migration 0004). Only rows without a full
+    hash are in it.
+    """
+    Index("ix_file_hashes_unhashed", FileHash.file_size, FileHash.host,
+          postgresql_include=["partial_hash", "algorithm", "partial_bytes"],
+          postgresql_where=FileHash.hash_value.is_(None)).ddl_if(dialect="postgresql")
 
 
 def conflict_target(dialect: str) -> list[Any]:
