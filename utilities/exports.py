@@ -5,8 +5,8 @@ import csv
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, replace
 from typing import IO, Any
 
 from .atomic import write_atomically
@@ -38,6 +38,8 @@ def _json_group(g: Group) -> dict[str, Any]:
                            "files": list(g.paths)}
     if g.hard_links:
         out["hard_links"] = {p: list(names) for p, names in g.hard_links.items()}
+    if g.last_seen:
+        out["last_seen"] = dict(g.last_seen)
     return out
 
 
@@ -57,15 +59,39 @@ def _write(path: str, write: Callable[[IO[str]], None], newline: str | None = No
         write_atomically(path, write, newline=newline)
 
 
-def write_json(path: str, report: Report) -> None:
-    """Writes the JSON export to path, '-' meaning stdout."""
-    data = json_document(report)
+def write_json(path: str, report: Report, groups: Iterable[Group] | None = None) -> None:
+    """Writes the JSON export to path, '-' meaning stdout. groups, when given, are written instead of
+    report.groups, one at a time as the iterable yields them (--from-catalog streams them from the catalog:
+    memory holds one group, not all); the text is the same as for a list."""
+    if groups is None:
+        data = json_document(report)
 
-    def write(f: IO[str]) -> None:
-        for chunk in json_chunks(data):
-            f.write(chunk)
+        def write(f: IO[str]) -> None:
+            for chunk in json_chunks(data):
+                f.write(chunk)
+            f.write("\n")
+        _write(path, write)
+        return
+    head = json_document(replace(report, groups=[]))
+    head["groups"] = _GROUPS_MARK
+    before, after = "".join(json_chunks(head)).split(json.dumps(_GROUPS_MARK), 1)
+
+    def write_streamed(f: IO[str]) -> None:
+        f.write(before)
+        opened = False
+        for g in groups:
+            f.write(",\n  " if opened else "[\n  ")
+            opened = True
+            # one group as json_chunks writes it at depth 2 of an indent=1 document (JSON text holds no
+            # newline inside a string, so every newline is the encoder's)
+            f.write("".join(json_chunks(_json_group(g))).replace("\n", "\n  "))
+        f.write("\n ]" if opened else "[]")
+        f.write(after)
         f.write("\n")
-    _write(path, write)
+    _write(path, write_streamed)
+
+
+_GROUPS_MARK = "\u0000groups\u0000"     # where the streamed groups go in the document's text
 
 
 def _cell(value: object) -> object:
@@ -75,13 +101,14 @@ def _cell(value: object) -> object:
     return value
 
 
-def write_csv(path: str, report: Report) -> None:
+def write_csv(path: str, report: Report, groups: Iterable[Group] | None = None) -> None:
     """Writes one row per duplicate file: group, hash, size, path, and the file's other names (hard links)
-    as a JSON list; RFC 4180 quoting, CRLF lines, names shown as people read them (paths.display_path)."""
+    as a JSON list; RFC 4180 quoting, CRLF lines, names shown as people read them (paths.display_path).
+    groups, when given, are written instead of report.groups, one at a time (see write_json)."""
     def write(f: IO[str]) -> None:
         w = csv.writer(f, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
         w.writerow(["group", "hash", "size", "path", "hard_links"])
-        for i, g in enumerate(report.groups, 1):
+        for i, g in enumerate(report.groups if groups is None else groups, 1):
             for p in g.paths:
                 others = g.hard_links.get(p)
                 links = json.dumps([display_path(o) for o in others], ensure_ascii=False) if others else ""

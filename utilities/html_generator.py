@@ -288,6 +288,13 @@ def _render(report: Report, all_files_limit: int) -> str:
         files_section = _html('<section class="panel" id="panel-files" role="tabpanel" '
                               'aria-labelledby="tab-files" hidden>$body</section>', body=body)
 
+    capped = _Markup("")
+    if report.groups_cap is not None and n_groups > len(groups):
+        capped = _html('<p class="note" id="groups-capped"><strong>$shown</strong> The totals above are for all '
+                       "$total groups; the JSON and CSV exports list them all.</p>",
+                       shown=f"Showing the {len(groups):,} groups with the most wasted space of {n_groups:,}.",
+                       total=f"{n_groups:,}")
+
     script = _SCRIPT
     csp = ("default-src 'none'; script-src " + _csp_hash(script) + "; style-src " + _csp_hash(_CSS)
            + "; img-src data:; base-uri 'none'; form-action 'none'")
@@ -301,7 +308,7 @@ def _render(report: Report, all_files_limit: int) -> str:
         database=report.database or "\u2014",
         stats=stats, errors=error_details,
         status="complete" if finished else "interrupted",
-        groups_count=f"{len(groups):,}",
+        groups_count=f"{len(groups):,}", capped=capped,
         files_tab=files_tab, files_section=files_section,
         pager_top=_html(_PAGER, where="top"), pager_bottom=_html(_PAGER, where="bottom"),
         version=REPORT_FORMAT,
@@ -397,6 +404,7 @@ $errors
 $files_tab
 </div>
 <section class="panel" id="panel-groups" role="tabpanel" aria-labelledby="tab-groups">
+$capped
 <div class="card chart-card" id="chart-card">
 <div class="card-head"><h2 id="chart-title">Where the wasted space is</h2>
 <div class="chart-opts"><div class="seg" role="group" aria-label="Group the chart by">

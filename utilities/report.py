@@ -17,6 +17,8 @@ class Group:
     # listed path -> the file's other names under the roots (hard links), for the files that have any
     hard_links: dict[str, list[str]] = field(default_factory=dict)
     stats: tuple[Stat, ...] = ()       # each path's stat record as hashed, in paths' order (with --action)
+    # another host's path (host:/abs/path, listed or a hard link) -> when that host last saw it (epoch seconds)
+    last_seen: dict[str, float] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -95,3 +97,5 @@ class Report:
     all_files: list[ListedFile] | None = None             # with --report-all-files
     interruption: Interruption | None = None              # when finished is False
     actions: ActionMarks | None = None                    # with --action
+    # --from-catalog: groups holds only the first groups_cap groups by wasted space (summary: all of them)
+    groups_cap: int | None = None
