@@ -4,13 +4,20 @@ prefixes, sizes), grouped by (file_size, hash_value), streamed group by group, m
 A group is the rows with one (file_size, hash_value), hash_value not null, holding at least two files. A file is
 one (host, device, inode): rows of one host that share an inode are names of one file (hard links), which waste
 no space and are counted once, as a scan counts them (cli-contract.md); with hard_links every row is a file.
+
+One query a pass: the candidates (size and hash shared by two rows: the (size, hash) index alone), the rows joined
+to them and grouped (files counted, rows gathered into arrays), sorted by wasted bytes, the totals of all groups
+alongside as window functions. The server does the sorting (on disk if it must): the client holds one group.
 """
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, distinct, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from .database import FileHash
@@ -43,18 +50,6 @@ class Totals:
     wasted: int                # sum of size * (files - 1)
 
 
-@dataclass(frozen=True)
-class Row:
-    """One catalog row of a group, as the stream yields it (path as stored: paths.db_path)."""
-    size: int
-    digest: str
-    host: str
-    path: str
-    scan_date: float
-    device: int
-    inode: int
-
-
 def _kept(f: Filter, dialect: str) -> ColumnElement[bool]:
     """SQL: the rows the filter keeps, hashed or not."""
     size = FileHash.file_size
@@ -71,87 +66,86 @@ def _kept(f: Filter, dialect: str) -> ColumnElement[bool]:
     return cond
 
 
-def _groups(f: Filter, dialect: str) -> Select[tuple[int, str, int]]:
-    """SQL: (file_size, hash_value, files) of every group, files >= 2."""
-    hashed = and_(_kept(f, dialect), FileHash.hash_value.is_not(None))
-    # Same size and hash, two rows at least: on PostgreSQL an index-only scan of ix_file_hashes_size_hash when
-    # no path prefix is given (the visibility map set: see bench/synthetic_catalog.py).
-    pairs = (select(FileHash.file_size, FileHash.hash_value).where(hashed)
-             .group_by(FileHash.file_size, FileHash.hash_value).having(func.count() >= 2))
+PG_WORK_MEM = "256MB"          # the server's memory for this transaction's sorts and hashes (default 4MB)
+
+
+def _query(f: Filter, dialect: str, limit: int | None) -> Select[Any]:
+    """SQL: one row a group, most wasted space first: size, hash, files, the arrays of its rows' hosts, paths,
+    scan dates, devices and inodes (PostgreSQL arrays, SQLite JSON arrays: the same order in each), and the
+    totals of every group (window functions, evaluated before any LIMIT)."""
+    size, digest = FileHash.file_size, FileHash.hash_value
+    hashed = and_(_kept(f, dialect), digest.is_not(None))
+    # The candidates: a size and hash that two rows share. On PostgreSQL an index-only scan of
+    # ix_file_hashes_size_hash when no prefix is given (the visibility map set: see bench/synthetic_catalog.py),
+    # which the rows are then joined to (a hash join: one pass over the table).
+    cands = (select(size, digest).where(hashed).group_by(size, digest).having(func.count() >= 2)
+             .subquery("candidates"))
     if f.hard_links:
-        return pairs.add_columns(func.count().label("files"))
-    cands = pairs.cte("candidates")
-    # One row per file of those candidates: (host, device, inode) once however many names it has here.
-    files = (select(FileHash.file_size, FileHash.hash_value)
-             .join(cands, and_(FileHash.file_size == cands.c.file_size, FileHash.hash_value == cands.c.hash_value))
+        files: ColumnElement[int] = func.count()
+    else:        # a file is one (host, device, inode): its other names here are hard links, not copies
+        key = FileHash.host + literal_column("':'") + cast(FileHash.device, String) + literal_column("':'") \
+            + cast(FileHash.inode, String)
+        files = func.count(distinct(key))
+    wasted = size * (files - 1)
+    agg = func.array_agg if dialect == "postgresql" else func.json_group_array
+    query = (select(size, digest, files, agg(FileHash.host), agg(FileHash.absolute_path), agg(FileHash.scan_date),
+                    agg(FileHash.device), agg(FileHash.inode),
+                    func.count().over(), func.sum(files).over(), func.sum(wasted).over())
+             .join(cands, and_(size == cands.c.file_size, digest == cands.c.hash_value))
              .where(hashed)
-             .group_by(FileHash.file_size, FileHash.hash_value, FileHash.host, FileHash.device, FileHash.inode)
-             .subquery("files"))
-    return (select(files.c.file_size, files.c.hash_value, func.count().label("files"))
-            .group_by(files.c.file_size, files.c.hash_value).having(func.count() >= 2))
+             .group_by(size, digest).having(files >= 2)
+             .order_by(wasted.desc(), size, digest))
+    return query if limit is None else query.limit(limit)
 
 
-def totals(session: Session, f: Filter) -> Totals:
-    """Returns the summary figures of every group the filter keeps (two aggregate queries, nothing streamed)."""
+def count_rows(session: Session, f: Filter) -> tuple[int, int]:
+    """Returns (rows, bytes) of the catalog rows the filter keeps, hashed or not."""
+    dialect = session.get_bind().dialect.name
+    n, total = session.connection().execute(select(func.count(), func.coalesce(func.sum(FileHash.file_size), 0))
+                                            .where(_kept(f, dialect))).one()
+    return int(n), int(total)
+
+
+def groups(session: Session, f: Filter, limit: int | None = None) -> tuple[Totals, Iterator[GroupRows]]:
+    """Returns the totals of every group the filter keeps and an iterator of the groups (all, or the first
+    `limit`), most wasted space first, one at a time through a server-side cursor on PostgreSQL: memory holds
+    one group, not the catalog. The server sorts them all before the first comes, so the totals come with it."""
     dialect = session.get_bind().dialect.name
     conn = session.connection()
-    n_rows, n_bytes = conn.execute(select(func.count(), func.coalesce(func.sum(FileHash.file_size), 0))
-                                   .where(_kept(f, dialect))).one()
-    g = _groups(f, dialect).subquery("groups")
-    groups, files, wasted = conn.execute(select(
-        func.count(), func.coalesce(func.sum(g.c.files), 0),
-        func.coalesce(func.sum(g.c.file_size * (g.c.files - 1)), 0))).one()
-    return Totals(rows=int(n_rows), bytes=int(n_bytes), groups=int(groups), files=int(files),
-                  redundant=int(files) - int(groups), wasted=int(wasted))
+    if dialect == "postgresql":
+        # 1.25 million grouped rows of 5 million: with the default 4MB, the sorts went to disk (seconds more)
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+    n_rows, n_bytes = count_rows(session, f)
+    rows = iter(conn.execute(_query(f, dialect, limit).execution_options(yield_per=STREAM_CHUNK)))
+    first = next(rows, None)
+    if first is None:
+        return Totals(n_rows, n_bytes, 0, 0, 0, 0), iter(())
+    n_groups, n_files, n_wasted = (int(x) for x in first[8:11])
+    totals = Totals(n_rows, n_bytes, n_groups, n_files, n_files - n_groups, n_wasted)
+    decode = (lambda x: x) if dialect == "postgresql" else json.loads
+
+    def each() -> Iterator[GroupRows]:
+        for row in itertools.chain([first], rows):
+            size, digest, files, hosts, paths, dates, devices, inodes = row[:8]
+            yield GroupRows(size, digest, files, list(zip(decode(hosts), decode(paths), decode(dates),
+                                                          decode(devices), decode(inodes), strict=True)))
+    return totals, each()
 
 
-_StreamRow = tuple[int, str | None, str, str, float, int, int]
+@dataclass(frozen=True)
+class GroupRows:
+    """One group as the catalog holds it: its rows as (host, path as stored, scan_date, device, inode)."""
+    size: int
+    digest: str
+    files: int
+    rows: list[tuple[str, str, float, int, int]]
 
 
-def stream_query(f: Filter, dialect: str, limit: int | None = None) -> Select[_StreamRow]:
-    """SQL: every row of every group, ordered by the group's wasted bytes descending, then size and hash (one
-    group's rows are together); limit: only the rows of the first `limit` groups in that order."""
-    g = _groups(f, dialect)
-    if limit is not None:
-        c = g.selected_columns
-        wasted = (c.file_size * (c.files - 1)).label("wasted")
-        g = g.add_columns(wasted).order_by(wasted.desc(), c.file_size, c.hash_value).limit(limit)
-    groups = g.subquery("groups")
-    key = (groups.c.file_size * (groups.c.files - 1)).desc()
-    return (select(FileHash.file_size, FileHash.hash_value, FileHash.host, FileHash.absolute_path,
-                   FileHash.scan_date, FileHash.device, FileHash.inode)
-            .join(groups, and_(FileHash.file_size == groups.c.file_size,
-                               FileHash.hash_value == groups.c.hash_value))
-            .where(_kept(f, dialect))
-            .order_by(key, FileHash.file_size, FileHash.hash_value))
-
-
-def group_rows(session: Session, f: Filter, limit: int | None = None) -> Iterator[list[Row]]:
-    """Yields the groups' rows, one group (a list of its rows) at a time, most wasted space first; the rows
-    come through a server-side cursor on PostgreSQL, so that one group, not the catalog, is in memory."""
-    dialect = session.get_bind().dialect.name
-    rows = session.connection().execute(stream_query(f, dialect, limit).execution_options(yield_per=STREAM_CHUNK))
-    current: list[Row] = []
-    for size, digest, host, path, scan_date, device, inode in rows:
-        if current and (current[0].size != size or current[0].digest != digest):
-            yield current
-            current = []
-        current.append(Row(size, digest, host, path, scan_date, device, inode))
-    if current:
-        yield current
-
-
-def explain(session: Session, f: Filter, analyze: bool = True) -> str:
-    """Returns PostgreSQL's plan (EXPLAIN ANALYZE, BUFFERS) of the totals' grouping and of the stream."""
+def explain(session: Session, f: Filter) -> str:
+    """Returns PostgreSQL's plan (EXPLAIN ANALYZE, BUFFERS) of the query of the groups."""
     if session.get_bind().dialect.name != "postgresql":
         return "(EXPLAIN is shown for PostgreSQL only)"
     conn = session.connection()
-    out = []
-    opts = "ANALYZE, BUFFERS" if analyze else "COSTS"
-    g = _groups(f, "postgresql").subquery("groups")
-    for title, query in (("totals (groups)", select(func.count(), func.sum(g.c.files))),
-                         ("stream (every grouped row, wasted desc)", stream_query(f, "postgresql"))):
-        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
-        plan = conn.exec_driver_sql(f"EXPLAIN ({opts}) {sql}").scalars().all()
-        out.append(f"-- {title}\n" + "\n".join(plan))
-    return "\n\n".join(out)
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+    sql = str(_query(f, "postgresql", None).compile(conn, compile_kwargs={"literal_binds": True}))
+    return "\n".join(conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}").scalars().all())

@@ -18,12 +18,13 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 from sqlalchemy.orm import Session
 
 from . import catalog_groups, exports
 from .catalog import Catalog
-from .catalog_groups import Filter, Row, Totals
+from .catalog_groups import Filter, GroupRows, Totals
 from .errors import EXIT_OK
 from .hosts import qualified_path
 from .paths import from_db_path
@@ -38,34 +39,51 @@ HTML_GROUPS = 2_000            # groups the HTML report shows at most (those wit
 def run(args: argparse.Namespace, catalog: Catalog, started: float) -> int:
     """Writes the exports and the report of the catalog's groups; returns the exit code."""
     flt = catalog_filter(args)
-    with catalog.session() as s:
-        totals = catalog_groups.totals(s, flt)
-    summary = Summary(files_scanned=totals.rows, bytes_scanned=totals.bytes, duplicate_groups=totals.groups,
-                      duplicate_files=totals.files, redundant_files=totals.redundant, wasted_bytes=totals.wasted,
-                      errors=0)
-    report = Report(roots=list(flt.prefixes), algorithm=args.algorithm, finished=True, summary=summary, groups=[],
-                    generated_at=time.time(), database=catalog.masked_url)
     written: list[tuple[str, str]] = []
-    if args.json:
-        with catalog.session() as s:
-            exports.write_json(args.json, report, groups_of(s, flt, catalog.host))
-        written.append(("JSON", "stdout" if args.json == "-" else os.path.abspath(args.json)))
-    if args.csv:
-        with catalog.session() as s:
-            exports.write_csv(args.csv, report, groups_of(s, flt, catalog.host))
-        written.append(("CSV", "stdout" if args.csv == "-" else os.path.abspath(args.csv)))
+    top: list[Group] = []               # the report's groups, gathered while an export streams them all
+    with catalog.session() as s:
+        streams = [("JSON", args.json, exports.write_json), ("CSV", args.csv, exports.write_csv)]
+        streams = [st for st in streams if st[1]]
+        if not streams:                 # the report alone: the first groups only (or, without it, the totals)
+            totals, groups = open_groups(s, flt, catalog.host, limit=1 if args.skip_html else HTML_GROUPS)
+            top = [] if args.skip_html else list(groups)
+        for i, (what, path, write) in enumerate(streams):
+            totals, groups = open_groups(s, flt, catalog.host)
+            report = _report(args, flt, catalog, totals)
+            write(path, report, _gather(groups, top, HTML_GROUPS if i == 0 and not args.skip_html else 0))
+            written.append((what, "stdout" if path == "-" else os.path.abspath(path)))
     if not args.skip_html:
         from . import html_generator
-        with catalog.session() as s:
-            top = list(groups_of(s, flt, catalog.host, limit=HTML_GROUPS))
-        page = Report(roots=report.roots, algorithm=report.algorithm, finished=True, summary=summary, groups=top,
-                      generated_at=report.generated_at, database=report.database,
-                      duration_seconds=round(time.time() - started, 3), groups_cap=HTML_GROUPS)
+        page = replace(_report(args, flt, catalog, totals), groups=top,
+                       duration_seconds=round(time.time() - started, 3), groups_cap=HTML_GROUPS)
         html_generator.write_report(args.report, page)
         written.append(("report", os.path.abspath(args.report)))
     if not args.quiet:
         _print_summary(totals, flt, catalog, time.time() - started, written)
     return EXIT_OK
+
+
+def _report(args: argparse.Namespace, flt: Filter, catalog: Catalog, t: Totals) -> Report:
+    summary = Summary(files_scanned=t.rows, bytes_scanned=t.bytes, duplicate_groups=t.groups,
+                      duplicate_files=t.files, redundant_files=t.redundant, wasted_bytes=t.wasted, errors=0)
+    return Report(roots=list(flt.prefixes), algorithm=args.algorithm, finished=True, summary=summary, groups=[],
+                  generated_at=time.time(), database=catalog.masked_url)
+
+
+def _gather(groups: Iterator[Group], into: list[Group], n: int) -> Iterator[Group]:
+    """Yields groups, keeping the first n in into (for the report) on the way."""
+    for g in groups:
+        if len(into) < n:
+            into.append(g)
+        yield g
+
+
+def open_groups(session: Session, flt: Filter, this_host: str, limit: int | None = None) \
+        -> tuple[Totals, Iterator[Group]]:
+    """Returns the totals of the catalog's groups and an iterator of them as report Groups, one at a time,
+    most wasted space first (all, or the first limit)."""
+    totals, groups = catalog_groups.groups(session, flt, limit)
+    return totals, (as_group(g, this_host, flt.hard_links) for g in groups)
 
 
 def catalog_filter(args: argparse.Namespace) -> Filter:
@@ -85,35 +103,29 @@ def path_prefixes(paths: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def groups_of(session: Session, flt: Filter, this_host: str, limit: int | None = None) -> Iterator[Group]:
-    """Yields the catalog's groups as report Groups, one at a time, in the stream's order."""
-    for rows in catalog_groups.group_rows(session, flt, limit):
-        yield as_group(rows, this_host, flt.hard_links)
-
-
-def as_group(rows: list[Row], this_host: str, hard_links: bool) -> Group:
+def as_group(group: GroupRows, this_host: str, hard_links: bool) -> Group:
     """One group from its rows: a file's names (rows of one host, device and inode, unless hard_links) listed
     once under the first in path order, the others in hard_links; other hosts' names as host:/abs/path with
     their scan_date in last_seen."""
     names: dict[object, list[str]] = {}
     last_seen: dict[str, float] = {}
-    for i, r in enumerate(rows):
-        path = from_db_path(r.path)
-        if r.host != this_host:
-            path = qualified_path(r.host, path)
-            last_seen[path] = r.scan_date
-        key: object = i if hard_links else (r.host, r.device, r.inode)
-        names.setdefault(key, []).append(path)
+    for i, (host, stored, scan_date, device, inode) in enumerate(group.rows):
+        path = from_db_path(stored)
+        if host != this_host:
+            path = qualified_path(host, path)
+            last_seen[path] = scan_date
+        names.setdefault(i if hard_links else (host, device, inode), []).append(path)
     listed: list[str] = []
     links: dict[str, list[str]] = {}
-    for group_names in names.values():
-        group_names.sort()
-        listed.append(group_names[0])
-        if len(group_names) > 1:
-            links[group_names[0]] = group_names[1:]
+    for file_names in names.values():
+        if len(file_names) > 1:
+            file_names.sort()
+            links[file_names[0]] = file_names[1:]
+        listed.append(file_names[0])
     listed.sort()
-    return Group(size=rows[0].size, digest=rows[0].digest, paths=listed, hard_links=links,
-                 last_seen=dict(sorted(last_seen.items())))
+    assert len(listed) == group.files, "the files of a group counted differently in SQL"
+    return Group(size=group.size, digest=group.digest, paths=listed, hard_links=links,
+                 last_seen=dict(sorted(last_seen.items())) if len(last_seen) > 1 else last_seen)
 
 
 def _print_summary(totals: Totals, flt: Filter, catalog: Catalog, seconds: float,
