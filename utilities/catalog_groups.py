@@ -17,8 +17,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, distinct, func, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from .database import FileHash
 from .database import _under as under
@@ -82,14 +98,24 @@ def _query(f: Filter, dialect: str, limit: int | None) -> Select[Any]:
              .subquery("candidates"))
     if f.hard_links:
         files: ColumnElement[int] = func.count()
-    else:        # a file is one (host, device, inode): its other names here are hard links, not copies
+    elif dialect == "postgresql":   # a file is one (host, device, inode): its other names are hard links
+        files = func.count(distinct(tuple_(FileHash.host, FileHash.device, FileHash.inode)))
+    else:
         key = FileHash.host + literal_column("':'") + cast(FileHash.device, String) + literal_column("':'") \
             + cast(FileHash.inode, String)
         files = func.count(distinct(key))
     wasted = size * (files - 1)
-    agg = func.array_agg if dialect == "postgresql" else func.json_group_array
+    def agg(column: Any) -> ColumnElement[Any]:
+        # psycopg2 makes the lists of a PostgreSQL array; NullType spares SQLAlchemy's pass over every item
+        if dialect == "postgresql":
+            return type_coerce(func.array_agg(column), NullType())
+        return func.json_group_array(column)
+    def when_links(column: Any) -> ColumnElement[Any]:
+        # devices and inodes only for a group where some file has two names (so rarely that the arrays of the
+        # others are not worth making and reading: 40% of the fetch of 485,000 groups)
+        return case((files != func.count(), agg(column)), else_=null())
     query = (select(size, digest, files, agg(FileHash.host), agg(FileHash.absolute_path), agg(FileHash.scan_date),
-                    agg(FileHash.device), agg(FileHash.inode),
+                    when_links(FileHash.device), when_links(FileHash.inode),
                     func.count().over(), func.sum(files).over(), func.sum(wasted).over())
              .join(cands, and_(size == cands.c.file_size, digest == cands.c.hash_value))
              .where(hashed)
@@ -127,18 +153,23 @@ def groups(session: Session, f: Filter, limit: int | None = None) -> tuple[Total
     def each() -> Iterator[GroupRows]:
         for row in itertools.chain([first], rows):
             size, digest, files, hosts, paths, dates, devices, inodes = row[:8]
-            yield GroupRows(size, digest, files, list(zip(decode(hosts), decode(paths), decode(dates),
-                                                          decode(devices), decode(inodes), strict=True)))
+            yield GroupRows(size, digest, files, decode(hosts), decode(paths), decode(dates),
+                            decode(devices) if devices is not None else None,
+                            decode(inodes) if inodes is not None else None)
     return totals, each()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupRows:
-    """One group as the catalog holds it: its rows as (host, path as stored, scan_date, device, inode)."""
+    """One group as the catalog holds it: its rows' columns, row i of the group at index i of each."""
     size: int
     digest: str
     files: int
-    rows: list[tuple[str, str, float, int, int]]
+    hosts: list[str]
+    paths: list[str]               # as stored (paths.db_path)
+    dates: list[float]             # scan_date: when the row was last written
+    devices: list[int] | None      # None when every row is a file of its own (files == len(rows))
+    inodes: list[int] | None
 
 
 def explain(session: Session, f: Filter) -> str:

@@ -107,25 +107,30 @@ def as_group(group: GroupRows, this_host: str, hard_links: bool) -> Group:
     """One group from its rows: a file's names (rows of one host, device and inode, unless hard_links) listed
     once under the first in path order, the others in hard_links; other hosts' names as host:/abs/path with
     their scan_date in last_seen."""
-    names: dict[object, list[str]] = {}
-    last_seen: dict[str, float] = {}
-    for i, (host, stored, scan_date, device, inode) in enumerate(group.rows):
+    names: list[str] = []
+    seen: dict[str, float] = {}
+    for host, stored, date in zip(group.hosts, group.paths, group.dates, strict=True):
         path = from_db_path(stored)
         if host != this_host:
             path = qualified_path(host, path)
-            last_seen[path] = scan_date
-        names.setdefault(i if hard_links else (host, device, inode), []).append(path)
-    listed: list[str] = []
+            seen[path] = date
+        names.append(path)
     links: dict[str, list[str]] = {}
-    for file_names in names.values():
-        if len(file_names) > 1:
-            file_names.sort()
-            links[file_names[0]] = file_names[1:]
-        listed.append(file_names[0])
-    listed.sort()
-    assert len(listed) == group.files, "the files of a group counted differently in SQL"
-    return Group(size=group.size, digest=group.digest, paths=listed, hard_links=links,
-                 last_seen=dict(sorted(last_seen.items())) if len(last_seen) > 1 else last_seen)
+    if hard_links or group.devices is None or group.inodes is None:     # no file with two names here
+        listed = sorted(names)
+    else:
+        by_file: dict[tuple[str, int, int], list[str]] = {}
+        for name, key in zip(names, zip(group.hosts, group.devices, group.inodes, strict=True), strict=True):
+            by_file.setdefault(key, []).append(name)
+        listed = []
+        for file_names in by_file.values():
+            if len(file_names) > 1:
+                file_names.sort()
+                links[file_names[0]] = file_names[1:]
+            listed.append(file_names[0])
+        listed.sort()
+    last_seen = {p: seen[p] for p in sorted(seen)} if len(seen) > 1 else seen
+    return Group(size=group.size, digest=group.digest, paths=listed, hard_links=links, last_seen=last_seen)
 
 
 def _print_summary(totals: Totals, flt: Filter, catalog: Catalog, seconds: float,
