@@ -44,16 +44,30 @@ RECOUNT_ROWS = 200_000         # up to this many rows, every group is recounted 
 SCAN_HOST = "bench-scanner"    # the host the corpus scans store their rows under (deleted after each)
 
 
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
 def run_child(argv: list[str]) -> tuple[float, float, int, str]:
-    """Runs argv; returns (wall seconds, peak RSS in MB, exit code, stderr)."""
-    started = time.monotonic()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        return wall, usage.ru_maxrss / 1024, proc.returncode, err.read().decode(errors="replace")
+    """Runs argv; returns (wall seconds, peak RSS in MB, exit code, stderr). The peak comes from GNU time when
+    there is one: a child's own ru_maxrss (os.wait4) starts from this process' size at the fork, which the
+    in-process query above has made large."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak_file = os.path.join(tmp, "peak")
+        if GNU_TIME:
+            argv = [GNU_TIME, "-f", "%M", "-o", peak_file, *argv]
+        started = time.monotonic()
+        with open(os.path.join(tmp, "err"), "w+b") as err:
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.monotonic() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            text = err.read().decode(errors="replace")
+        peak_kb = float(usage.ru_maxrss)
+        if GNU_TIME and os.path.exists(peak_file):
+            with open(peak_file) as f:
+                peak_kb = float(f.read().split()[-1])
+        return wall, peak_kb / 1024, proc.returncode, text
 
 
 def main_py(*args: str) -> list[str]:
