@@ -148,14 +148,16 @@ def groups(session: Session, f: Filter, limit: int | None = None) -> tuple[Total
         return Totals(n_rows, n_bytes, 0, 0, 0, 0), iter(())
     n_groups, n_files, n_wasted = (int(x) for x in first[8:11])
     totals = Totals(n_rows, n_bytes, n_groups, n_files, n_files - n_groups, n_wasted)
-    decode = (lambda x: x) if dialect == "postgresql" else json.loads
 
     def each() -> Iterator[GroupRows]:
-        for row in itertools.chain([first], rows):
-            size, digest, files, hosts, paths, dates, devices, inodes = row[:8]
-            yield GroupRows(size, digest, files, decode(hosts), decode(paths), decode(dates),
-                            decode(devices) if devices is not None else None,
-                            decode(inodes) if inodes is not None else None)
+        if dialect == "postgresql":     # psycopg2 gives the arrays as lists
+            for row in itertools.chain([first], rows):
+                yield GroupRows(*row[:8])
+            return
+        for size, digest, files, hosts, paths, dates, devices, inodes, *_ in itertools.chain([first], rows):
+            yield GroupRows(size, digest, files, json.loads(hosts), json.loads(paths), json.loads(dates),
+                            json.loads(devices) if devices is not None else None,
+                            json.loads(inodes) if inodes is not None else None)
     return totals, each()
 
 

@@ -33,13 +33,14 @@ def json_document(report: Report) -> dict[str, Any]:
     }
 
 
-def _json_group(g: Group) -> dict[str, Any]:
+def _json_group(g: Group, copy: bool = True) -> dict[str, Any]:
+    """The group as plain data; copy=False shares its lists and dicts (to be encoded at once, not kept)."""
     out: dict[str, Any] = {"hash": g.digest, "size": g.size, "count": g.count, "wasted_bytes": g.wasted,
-                           "files": list(g.paths)}
+                           "files": list(g.paths) if copy else g.paths}
     if g.hard_links:
-        out["hard_links"] = {p: list(names) for p, names in g.hard_links.items()}
+        out["hard_links"] = {p: list(names) for p, names in g.hard_links.items()} if copy else g.hard_links
     if g.last_seen:
-        out["last_seen"] = dict(g.last_seen)
+        out["last_seen"] = dict(g.last_seen) if copy else g.last_seen
     return out
 
 
@@ -79,12 +80,14 @@ def write_json(path: str, report: Report, groups: Iterable[Group] | None = None)
 
     def write_streamed(f: IO[str]) -> None:
         f.write(before)
-        opened = False
+        separator = "[\n  "
         for g in groups:
-            f.write(",\n  " if opened else "[\n  ")
-            opened = True
-            text = _GROUP_ENCODER.encode(_json_group(g))
-            f.write(_LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if not text.isascii() else text)
+            text = _GROUP_ENCODER.encode(_json_group(g, copy=False))
+            if not text.isascii():
+                text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+            f.write(separator + text)
+            separator = ",\n  "
+        opened = separator != "[\n  "
         f.write("\n ]" if opened else "[]")
         f.write(after)
         f.write("\n")

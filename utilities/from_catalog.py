@@ -110,7 +110,7 @@ def as_group(group: GroupRows, this_host: str, hard_links: bool) -> Group:
     names: list[str] = []
     seen: dict[str, float] = {}
     for host, stored, date in zip(group.hosts, group.paths, group.dates, strict=True):
-        path = from_db_path(stored)
+        path = from_db_path(stored) if "\\" in stored else stored     # (from_db_path's own test, without a call)
         if host != this_host:
             path = qualified_path(host, path)
             seen[path] = date
