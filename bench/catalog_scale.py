@@ -45,16 +45,18 @@ SCAN_HOST = "bench-scanner"    # the host the corpus scans store their rows unde
 
 
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+LAST_CPU = [0.0]               # CPU seconds of the last run_child
 
 
 def run_child(argv: list[str]) -> tuple[float, float, int, str]:
-    """Runs argv; returns (wall seconds, peak RSS in MB, exit code, stderr). The peak comes from GNU time when
+    """Runs argv; returns (wall seconds, peak RSS in MB, exit code, stderr), and keeps its CPU seconds (user +
+    system) in LAST_CPU, which a busy machine changes less than the wall time. The peak comes from GNU time when
     there is one: a child's own ru_maxrss (os.wait4) starts from this process' size at the fork, which the
     in-process query above has made large."""
     with tempfile.TemporaryDirectory() as tmp:
         peak_file = os.path.join(tmp, "peak")
         if GNU_TIME:
-            argv = [GNU_TIME, "-f", "%M", "-o", peak_file, *argv]
+            argv = [GNU_TIME, "-f", "%U %S %M", "-o", peak_file, *argv]
         started = time.monotonic()
         with open(os.path.join(tmp, "err"), "w+b") as err:
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO)
@@ -64,9 +66,11 @@ def run_child(argv: list[str]) -> tuple[float, float, int, str]:
             err.seek(0)
             text = err.read().decode(errors="replace")
         peak_kb = float(usage.ru_maxrss)
+        LAST_CPU[0] = usage.ru_utime + usage.ru_stime
         if GNU_TIME and os.path.exists(peak_file):
             with open(peak_file) as f:
-                peak_kb = float(f.read().split()[-1])
+                user, system, peak = f.read().split()[-3:]
+            peak_kb, LAST_CPU[0] = float(peak), float(user) + float(system)
         return wall, peak_kb / 1024, proc.returncode, text
 
 
@@ -168,7 +172,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                                                   "-q"))
         if code != 0:
             raise SystemExit(f"--from-catalog failed ({code}): {err.strip()[-500:]}")
-        figures.update(from_catalog_s=round(wall, 2), from_catalog_peak_mb=round(peak, 1))
+        figures.update(from_catalog_s=round(wall, 2), from_catalog_peak_mb=round(peak, 1),
+                       from_catalog_cpu_s=round(LAST_CPU[0], 2), load_average=round(os.getloadavg()[0], 2))
         with open(out, encoding="utf-8") as f:
             doc = json.load(f)
     exported = {frozenset(g["files"]) for g in doc["groups"]}
@@ -222,7 +227,8 @@ def table(f: dict[str, Any]) -> str:
         f"| duplicate groups (rows in them) | {v('groups')} ({v('grouped_rows')}) |",
         f"| the groups' query, to its first row (in process) | {v('totals_s', ' s')} |",
         f"| `--from-catalog --json`, whole catalog | {v('from_catalog_s', ' s')}, "
-        f"peak {v('from_catalog_peak_mb', ' MB')} |",
+        f"peak {v('from_catalog_peak_mb', ' MB')}, its CPU {v('from_catalog_cpu_s', ' s')} "
+        f"(load average {v('load_average')}) |",
         f"| JSON: groups, sorted, summary agrees, recount | {v('json_groups')}, {v('json_sorted')}, "
         f"{v('summary_agrees')}, {v('recount')} |",
         f"| `--catalog` scan of the corpus: empty catalog / this one | {v('empty_scan_s', ' s')} / "

@@ -33,6 +33,8 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -142,7 +144,12 @@ def groups(session: Session, f: Filter, limit: int | None = None) -> tuple[Total
         # 1.25 million grouped rows of 5 million: with the default 4MB, the sorts went to disk (seconds more)
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
     n_rows, n_bytes = count_rows(session, f)
-    rows = iter(conn.execute(_query(f, dialect, limit).execution_options(yield_per=STREAM_CHUNK)))
+    query = _query(f, dialect, limit)
+    rows: Iterator[Any]
+    if dialect == "postgresql":
+        rows = _pg_rows(conn, query)
+    else:
+        rows = iter(conn.execute(query.execution_options(yield_per=STREAM_CHUNK)))
     first = next(rows, None)
     if first is None:
         return Totals(n_rows, n_bytes, 0, 0, 0, 0), iter(())
@@ -159,6 +166,27 @@ def groups(session: Session, f: Filter, limit: int | None = None) -> tuple[Total
                             json.loads(devices) if devices is not None else None,
                             json.loads(inodes) if inodes is not None else None)
     return totals, each()
+
+
+def _pg_rows(conn: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
+    """Yields the query's rows from a psycopg2 server-side (named) cursor of the session's connection, as
+    psycopg2's tuples: SQLAlchemy's result rows cost half the client's reading of 485,000 groups (4.5 s against
+    2.9 s). Driver errors become SQLAlchemy's DBAPIError, as through the engine (Catalog.errors says them)."""
+    compiled = query.compile(dialect=conn.dialect)
+    sql, params = str(compiled), compiled.params
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        raw: Any = conn.connection.dbapi_connection
+        cursor = raw.cursor(name="dupfinder_groups")
+        try:
+            cursor.itersize = STREAM_CHUNK
+            cursor.execute(sql, params)
+            while batch := cursor.fetchmany(STREAM_CHUNK):
+                yield from batch
+        finally:
+            cursor.close()
+    except dbapi.Error as e:
+        raise DBAPIError.instance(sql, params, e, dbapi.Error) from e
 
 
 @dataclass(frozen=True, slots=True)
