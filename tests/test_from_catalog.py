@@ -164,6 +164,20 @@ def test_groups_equal_a_recount_under_prefixes(catalog, cli, tmp_path):
     assert_sorted(doc)
 
 
+def test_both_entry_points_give_the_same_groups(catalog, cli, tmp_path):
+    url, _ = catalog
+    docs = [export_groups(cli, url, tmp_path, "--host", "h1") if script == "main.py" else
+            _json_of(cli("main_mul.py", "--from-catalog", "--db-url", url, "--host", "h1", "--json",
+                         tmp_path / "mul.json", "--skip-html", "-q", "-p", "2"), tmp_path / "mul.json")
+            for script in ("main.py", "main_mul.py")]
+    assert docs[0]["groups"] == docs[1]["groups"] and docs[0]["summary"] == docs[1]["summary"]
+
+
+def _json_of(proc, path: Path) -> dict:
+    assert proc.returncode == 0, proc.stderr
+    return read_json(path)
+
+
 def test_a_prefix_is_a_folder_not_a_string_prefix(db_url, cli, tmp_path):
     def row(host: str, path: str, inode: int) -> dict:
         return dict(catalog_rows(1)[0], host=host, absolute_path=path, filename=os.path.basename(path),
