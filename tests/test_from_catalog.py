@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, insert
+from sqlalchemy.engine import make_url
 
-from _db import PG_ADMIN_URL
+from _db import PG_ADMIN_URL, terminate_backends
+from _run import assert_clean_failure
 from _trees import ROOT, read_json
-from utilities import exports, from_catalog, walk
+from utilities import catalog_groups, exports, from_catalog, walk
 from utilities.catalog import Catalog
 from utilities.catalog_groups import Filter
 from utilities.database import FileHash
@@ -267,6 +269,28 @@ def test_html_states_the_cap_when_groups_exceed_it(catalog, cli, tmp_path, monke
     top = read_json(out)["groups"][:3]
     assert [[row[0], row[1]] for row in data["groups"]] == [[g["size"], g["hash"]] for g in top]
     assert f"{n:,}" in page.split('data-stat="groups"', 1)[1][:300]          # the totals are for all
+
+
+@pytest.mark.postgres
+def test_the_server_going_away_mid_stream_is_one_line_and_no_export(pg_url, cli, tmp_path, monkeypatch):
+    """The groups come from psycopg2's own named cursor: a failure while they stream is still the one-line
+    database error of any other query (exit 1), and the export is not left half written."""
+    make_catalog(pg_url, catalog_rows(600))
+    monkeypatch.setattr(catalog_groups, "STREAM_CHUNK", 1)      # one group a fetch: many fetches
+    real = from_catalog.as_group
+    calls = []
+
+    def then_terminate(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            terminate_backends(make_url(pg_url).database)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(from_catalog, "as_group", then_terminate)
+    out = tmp_path / "gone.json"
+    proc = cli("main.py", "--from-catalog", "--db-url", pg_url, "--json", out, "--skip-html")
+    line = assert_clean_failure(proc)
+    assert "server closed the connection" in line or "terminat" in line, line    # the cause, not a follow-on
+    assert not out.exists() and len(calls) == 3
 
 
 # --------------------------------------------------------------------------------------- memory bound

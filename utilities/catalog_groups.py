@@ -175,8 +175,8 @@ def _pg_rows(conn: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
     compiled = query.compile(dialect=conn.dialect)
     sql, params = str(compiled), compiled.params
     dbapi = conn.dialect.loaded_dbapi
+    raw: Any = conn.connection.dbapi_connection
     try:
-        raw: Any = conn.connection.dbapi_connection
         cursor = raw.cursor(name="dupfinder_groups")
         try:
             cursor.itersize = STREAM_CHUNK
@@ -184,9 +184,18 @@ def _pg_rows(conn: Connection, query: Select[Any]) -> Iterator[tuple[Any, ...]]:
             while batch := cursor.fetchmany(STREAM_CHUNK):
                 yield from batch
         finally:
-            cursor.close()
+            try:
+                cursor.close()
+            except dbapi.Error:     # the connection is gone: the error that said so is the one to tell
+                pass
     except dbapi.Error as e:
-        raise DBAPIError.instance(sql, params, e, dbapi.Error) from e
+        # as SQLAlchemy does for its own statements: a lost connection is invalidated, so that the session's
+        # rollback does not fail on it in turn (and say "connection already closed" instead of this error)
+        gone = bool(conn.dialect.is_disconnect(e, raw, None))
+        if gone:
+            conn.invalidate(e)
+        raise DBAPIError.instance(sql, params, e, dbapi.Error, connection_invalidated=gone,
+                                  dialect=conn.dialect) from e
 
 
 @dataclass(frozen=True, slots=True)
