@@ -269,6 +269,10 @@ def test_html_states_the_cap_when_groups_exceed_it(catalog, cli, tmp_path, monke
     top = read_json(out)["groups"][:3]
     assert [[row[0], row[1]] for row in data["groups"]] == [[g["size"], g["hash"]] for g in top]
     assert f"{n:,}" in page.split('data-stat="groups"', 1)[1][:300]          # the totals are for all
+    # other hosts' files show when their host last saw them
+    others = [(gi, fi) for gi, g in enumerate(top) for fi, p in enumerate(g["files"]) if not p.startswith("/")]
+    assert others and [row[:2] for row in data["seen"]] == [list(x) for x in others]
+    assert all(row[2].startswith("last seen 20") for row in data["seen"])
 
 
 @pytest.mark.postgres

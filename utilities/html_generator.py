@@ -133,6 +133,7 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
     groups: [size, hash, count, wasted_bytes, dirIndex, name, dirIndex, name, ...]
     links:  [[groupIndex, fileIndex, dirIndex, name, ...], ...]: other names (hard links) of a listed file
     marks:  [[groupIndex, fileIndex, text], ...]: what --action does (or did) to a listed file
+    seen:   [[groupIndex, fileIndex, text], ...]: when another host last saw a listed file of its (last_seen)
     files:  [[dirIndex, name, size, hash or null], ...] or null
     A path is dirs[dirIndex] + name exactly (dirs keep their trailing separator).
     """
@@ -154,6 +155,7 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
     groups = []
     links = []          # [group index, file index, dirIndex, name, ...]: the file's other names (hard links)
     marks = []          # [group index, file index, text]: what --action does (or did) to the file
+    seen = []           # [group index, file index, text]: when another host last saw the file
     marked = report.actions.marks if report.actions else {}
     for gi, g in enumerate(report.groups):
         row: list[Any] = [g.size, g.digest, g.count, g.wasted]
@@ -166,6 +168,8 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
                 links.append(link_row)
             if p in marked:
                 marks.append([gi, fi, marked[p]])
+            if p in g.last_seen:
+                seen.append([gi, fi, "last seen " + _when(g.last_seen[p])[0]])
         groups.append(row)
 
     files_total = None if report.all_files is None else len(report.all_files)
@@ -186,6 +190,7 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
         "groups": groups,
         "links": links,
         "marks": marks,
+        "seen": seen,
         "units": SIZE_UNITS,      # the size units of the filters: the command line's (units.py)
         "files": files,
         "filesTotal": files_total,
