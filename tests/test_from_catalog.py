@@ -18,10 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
-from _db import PG_ADMIN_URL, terminate_backends
+from _db import PG_ADMIN_URL, admin_engine, terminate_backends
 from _run import assert_clean_failure
 from _trees import ROOT, read_json
 from utilities import catalog_groups, exports, from_catalog, walk
@@ -383,9 +383,15 @@ def test_catalog_scale_bench_smoke(pg_scratch_url, tmp_path):
     name = f"test_{uuid.uuid4().hex[:10]}"
     out = tmp_path / "figures.json"
     env = {**os.environ, "DUPFINDER_BENCH_PG_URL": PG_ADMIN_URL}
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "catalog_scale.py"), "--rows", "20000", "--hosts",
-                           "3", "--name", name, "--json-out", str(out), "-q"], capture_output=True, text=True,
-                          timeout=300, env=env)
+    try:
+        proc = subprocess.run([sys.executable, str(ROOT / "bench" / "catalog_scale.py"), "--rows", "20000",
+                               "--hosts", "3", "--name", name, "--json-out", str(out), "-q"], capture_output=True,
+                              text=True, timeout=300, env=env)
+    finally:                            # the script drops its database, unless it failed half-way
+        engine = admin_engine()
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "dupfinder_bench_{name}" WITH (FORCE)'))
+        engine.dispose()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     f = json.loads(out.read_text())
     assert f["rows"] == f["catalog_rows"] == 20_000 and f["hosts"] == 3
