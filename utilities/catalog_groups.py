@@ -107,15 +107,18 @@ def _query(f: Filter, dialect: str, limit: int | None) -> Select[Any]:
             + cast(FileHash.inode, String)
         files = func.count(distinct(key))
     wasted = size * (files - 1)
+
     def agg(column: Any) -> ColumnElement[Any]:
         # psycopg2 makes the lists of a PostgreSQL array; NullType spares SQLAlchemy's pass over every item
         if dialect == "postgresql":
             return type_coerce(func.array_agg(column), NullType())
         return func.json_group_array(column)
+
     def when_links(column: Any) -> ColumnElement[Any]:
         # devices and inodes only for a group where some file has two names (so rarely that the arrays of the
         # others are not worth making and reading: 40% of the fetch of 485,000 groups)
         return case((files != func.count(), agg(column)), else_=null())
+
     query = (select(size, digest, files, agg(FileHash.host), agg(FileHash.absolute_path), agg(FileHash.scan_date),
                     when_links(FileHash.device), when_links(FileHash.inode),
                     func.count().over(), func.sum(files).over(), func.sum(wasted).over())
