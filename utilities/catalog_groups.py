@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
@@ -137,6 +138,11 @@ def count_rows(session: Session, f: Filter) -> tuple[int, int]:
     return int(n), int(total)
 
 
+def _count_rows_apart(engine: Engine, f: Filter) -> tuple[int, int]:
+    with engine.connect() as conn, Session(conn) as session:
+        return count_rows(session, f)
+
+
 def groups(session: Session, f: Filter, limit: int | None = None) -> tuple[Totals, Iterator[GroupRows]]:
     """Returns the totals of every group the filter keeps and an iterator of the groups (all, or the first
     `limit`), most wasted space first, one at a time through a server-side cursor on PostgreSQL: memory holds
@@ -146,14 +152,20 @@ def groups(session: Session, f: Filter, limit: int | None = None) -> tuple[Total
     if dialect == "postgresql":
         # 1.25 million grouped rows of 5 million: with the default 4MB, the sorts went to disk (seconds more)
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
-    n_rows, n_bytes = count_rows(session, f)
     query = _query(f, dialect, limit)
     rows: Iterator[Any]
     if dialect == "postgresql":
-        rows = _pg_rows(conn, query)
+        # The rows' count, on a connection of its own, while the server sorts the groups (0.7 s of 5 million
+        # rows that the client would otherwise wait for first).
+        with ThreadPoolExecutor(1) as pool:
+            counted = pool.submit(_count_rows_apart, conn.engine, f)
+            rows = _pg_rows(conn, query)
+            first = next(rows, None)
+            n_rows, n_bytes = counted.result()
     else:
+        n_rows, n_bytes = count_rows(session, f)
         rows = iter(conn.execute(query.execution_options(yield_per=STREAM_CHUNK)))
-    first = next(rows, None)
+        first = next(rows, None)
     if first is None:
         return Totals(n_rows, n_bytes, 0, 0, 0, 0), iter(())
     n_groups, n_files, n_wasted = (int(x) for x in first[8:11])

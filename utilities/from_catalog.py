@@ -129,7 +129,7 @@ def as_group(group: GroupRows, this_host: str, hard_links: bool) -> Group:
                 links[file_names[0]] = file_names[1:]
             listed.append(file_names[0])
         listed.sort()
-    last_seen = {p: seen[p] for p in sorted(seen)} if len(seen) > 1 else seen
+    last_seen = dict(sorted(seen.items())) if len(seen) > 1 else seen      # in path order: the same text each run
     return Group(size=group.size, digest=group.digest, paths=listed, hard_links=links, last_seen=last_seen)
 
 
