@@ -181,14 +181,17 @@ _STORED_COLUMNS = (FileHash.absolute_path, FileHash.file_size, FileHash.mtime_ns
                    FileHash.partial_hash, FileHash.hash_value, FileHash.hashed_at)
 
 
-def under_root(root: str, host: str, dialect: str) -> ColumnElement[bool]:
-    """SQL condition for host's rows at root or below it: a range on the unique (host, path) index."""
+def under_root(root: str, host: str | None, dialect: str) -> ColumnElement[bool]:
+    """SQL condition for host's rows at root or below it: a range on the unique (host, path) index; host None:
+    every host's rows there (the same condition on the path, which the index cannot find without a host)."""
     path = FileHash.absolute_path
     key = db_path(root.rstrip("/"))
     # '0' follows '/' in byte order, so [key, key + '0') holds key, everything under key/, and siblings
     # such as key + '.txt' that the second condition leaves out.
     end = key + "0"
-    cond = and_(FileHash.host == host, path >= key, path < end, or_(path == key, path >= key + "/"))
+    cond = and_(path >= key, path < end, or_(path == key, path >= key + "/"))
+    if host is not None:
+        cond = and_(FileHash.host == host, cond)
     if dialect == "postgresql":
         # The index holds the first PATH_PREFIX_CHARS characters only. A prefix of a string sorts no
         # later than the string (byte order), so this range on the prefixes holds every row wanted and

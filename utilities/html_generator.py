@@ -134,6 +134,7 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
     groups: [size, hash, count, wasted_bytes, dirIndex, name, dirIndex, name, ...]
     links:  [[groupIndex, fileIndex, dirIndex, name, ...], ...]: other names (hard links) of a listed file
     marks:  [[groupIndex, fileIndex, text], ...]: what --action does (or did) to a listed file
+    seen:   [[groupIndex, fileIndex, text], ...]: when another host last saw a listed file of its (last_seen)
     files:  [[dirIndex, name, size, hash or null], ...] or null
     A path is dirs[dirIndex] + name exactly (dirs keep their trailing separator).
     """
@@ -155,11 +156,8 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
     groups = []
     links = []          # [group index, file index, dirIndex, name, ...]: the file's other names (hard links)
     marks = []          # [group index, file index, text]: what --action does (or did) to the file
-    marked = dict(report.actions.marks) if report.actions else {}
-    for g in report.groups:            # --catalog: the copies this scan did not see, and when they were last seen
-        for p, seen in g.last_seen.items():
-            host, _ = split_qualified(p)
-            marked[p] = f"last seen {'by ' + host + ' ' if host else 'outside the roots '}{_when(seen)[0]}"
+    seen = []           # [group index, file index, text]: a copy this run did not see, and when it was last seen
+    marked = report.actions.marks if report.actions else {}
     for gi, g in enumerate(report.groups):
         row: list[Any] = [g.size, g.digest, g.count, g.wasted]
         for fi, p in enumerate(g.paths):
@@ -171,6 +169,10 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
                 links.append(link_row)
             if p in marked:
                 marks.append([gi, fi, marked[p]])
+            if p in g.last_seen:
+                host, _ = split_qualified(p)
+                where = f"by {host} " if host else "outside the roots "
+                seen.append([gi, fi, f"last seen {where}{_when(g.last_seen[p])[0]}"])
         groups.append(row)
 
     files_total = None if report.all_files is None else len(report.all_files)
@@ -191,6 +193,7 @@ def _page_data(report: Report, all_files_limit: int) -> tuple[dict[str, Any], in
         "groups": groups,
         "links": links,
         "marks": marks,
+        "seen": seen,
         "units": SIZE_UNITS,      # the size units of the filters: the command line's (units.py)
         "files": files,
         "filesTotal": files_total,
@@ -296,6 +299,13 @@ def _render(report: Report, all_files_limit: int) -> str:
         files_section = _html('<section class="panel" id="panel-files" role="tabpanel" '
                               'aria-labelledby="tab-files" hidden>$body</section>', body=body)
 
+    capped = _Markup("")
+    if report.groups_cap is not None and n_groups > len(groups):
+        capped = _html('<p class="note" id="groups-capped"><strong>$shown</strong> The totals above are for all '
+                       "$total groups; the JSON and CSV exports list them all.</p>",
+                       shown=f"Showing the {len(groups):,} groups with the most wasted space of {n_groups:,}.",
+                       total=f"{n_groups:,}")
+
     script = _SCRIPT
     csp = ("default-src 'none'; script-src " + _csp_hash(script) + "; style-src " + _csp_hash(_CSS)
            + "; img-src data:; base-uri 'none'; form-action 'none'")
@@ -309,7 +319,7 @@ def _render(report: Report, all_files_limit: int) -> str:
         database=report.database or "\u2014",
         stats=stats, errors=error_details,
         status="complete" if finished else "interrupted",
-        groups_count=f"{len(groups):,}",
+        groups_count=f"{len(groups):,}", capped=capped,
         files_tab=files_tab, files_section=files_section,
         pager_top=_html(_PAGER, where="top"), pager_bottom=_html(_PAGER, where="bottom"),
         version=REPORT_FORMAT,
@@ -439,6 +449,7 @@ $errors
 $files_tab
 </div>
 <section class="panel" id="panel-groups" role="tabpanel" aria-labelledby="tab-groups">
+$capped
 <div class="card chart-card" id="chart-card">
 <div class="card-head"><h2 id="chart-title">Where the wasted space is</h2>
 <div class="chart-opts"><div class="seg" role="group" aria-label="Group the chart by">

@@ -17,7 +17,8 @@ class Group:
     # listed path -> the file's other names under the roots (hard links), for the files that have any
     hard_links: dict[str, list[str]] = field(default_factory=dict)
     # With --catalog: the copies this run did not see (other hosts' as host:/abs/path, this host's outside the
-    # roots as plain paths) -> when their host last saw them (epoch seconds). The other paths are this walk's.
+    # roots as plain paths) -> when their host last saw them (epoch seconds); the other paths are this walk's.
+    # With --from-catalog: other hosts' paths (listed or hard links) -> when that host last saw them.
     last_seen: dict[str, float] = field(default_factory=dict)
     stats: tuple[Stat, ...] = ()       # the stat record as hashed of each local path (not in last_seen), in order
 
@@ -130,3 +131,5 @@ class Report:
     interruption: Interruption | None = None              # when finished is False
     actions: ActionMarks | None = None                    # with --action
     catalog: CatalogFindings | None = None                # with --catalog
+    # --from-catalog: groups holds only the first groups_cap groups by wasted space (summary: all of them)
+    groups_cap: int | None = None

@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
     if args.apply_plan or args.undo_move:
         return _act_without_scan(args)
+    if args.from_catalog:
+        return _from_catalog(args, started)
     roots = _check_roots(args.paths)
     _check_outputs(args)
     catalog = open_catalog(args)
@@ -104,6 +106,17 @@ def _act_without_scan(args: argparse.Namespace) -> int:
     catalog = open_catalog(args)
     try:
         return act_command.apply_plan_file(args, catalog) if args.apply_plan else act_command.undo(args, catalog)
+    finally:
+        catalog.close()
+
+
+def _from_catalog(args: argparse.Namespace, started: float) -> int:
+    """--from-catalog: no walk; the catalog's duplicate groups written out (from_catalog.py)."""
+    from . import from_catalog
+    _check_outputs(args)
+    catalog = open_catalog(args)
+    try:
+        return from_catalog.run(args, catalog, started)
     finally:
         catalog.close()
 

@@ -128,7 +128,7 @@ def update_catalog(catalog: Catalog, stats: Mapping[str, Stat | None], batch: in
         for chunk in _chunks(gone, batch):
             keys = [db_path(p) for p in chunk]
             cond = (FileHash.host == host) & FileHash.absolute_path.in_(keys)
-            if postgres:     # on the index, which holds the prefixes (database._under)
+            if postgres:     # on the index, which holds the prefixes (database.under_root)
                 cond &= path_prefix(FileHash.absolute_path).in_(sorted({k[:PATH_PREFIX_CHARS] for k in keys}))
             s.execute(delete(FileHash).where(cond), execution_options={"synchronize_session": False})
         if changed:

@@ -29,6 +29,8 @@ const LINKS = new Map();   // "group:file" -> [dirIndex, name, ...], the file's 
 for (const row of D.links || []) LINKS.set(row[0] + ":" + row[1], row.slice(2));
 const MARKS = new Map();   // "group:file" -> what --action does (or did) to the file
 for (const row of D.marks || []) MARKS.set(row[0] + ":" + row[1], row[2]);
+const SEEN = new Map();    // "group:file" -> when another host last saw the file (host:/abs/path)
+for (const row of D.seen || []) SEEN.set(row[0] + ":" + row[1], row[2]);
 const INTERRUPTED = document.body.dataset.status === "interrupted";
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -278,8 +280,9 @@ function appendFiles(ol, gi, from, to) {
     const body = el("div", "fbody");
     body.append(pathEl(dirs[g[4 + 2 * j]], g[5 + 2 * j], q));
     const mark = MARKS.get(gi + ":" + j);
-    if (mark) body.append(el("span", mark.startsWith("kept") ? "mark-act kept"
-                                     : mark.startsWith("last seen") ? "mark-act seen" : "mark-act", mark));
+    if (mark) body.append(el("span", mark.startsWith("kept") ? "mark-act kept" : "mark-act", mark));
+    const seen = SEEN.get(gi + ":" + j);
+    if (seen) body.append(el("span", "seen-at", seen));
     const others = LINKS.get(gi + ":" + j);
     if (others) {
       const also = el("div", "links");
