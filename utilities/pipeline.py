@@ -45,14 +45,18 @@ class Writers:
 
     @classmethod
     def choose(cls, processes: int, dialect: str) -> Writers:
-        # With worker processes, each commits its own partial batches, so building and sending rows
-        # spreads over the cores (medium corpus, -p 2: SQLite 2.1 s against 2.25 s through the parent,
-        # PostgreSQL 2.9 s against 3.8 s). The parent's own rows go through a thread where that pays:
-        # when the parent only waits for workers, or when writes wait on a PostgreSQL server (main.py,
-        # medium: 3.5 s against 4.4 s inline). On SQLite in one process the writes are this process'
-        # own CPU work and the GIL handover costs more than the overlap (large corpus: partial stage
-        # 2.3 s inline, 9.8 s beside a thread).
-        return cls(partials_by_workers=processes > 1, parent_thread=processes > 1 or dialect != "sqlite")
+        # PostgreSQL takes writes from several connections at once: with worker processes each commits its
+        # own partial batches, so building and sending rows spreads over the cores (medium corpus, -p 2:
+        # 2.9 s against 3.8 s through the parent). SQLite has one writer at a time: workers committing their
+        # batches wait on each other and on the parent's rows, and stop reading while they do; the parent's
+        # writer thread alone is faster (medium, -p 2: cold 4.25 s against 4.6 s, partial stage 2.0 s
+        # against 2.45 s; warm 2.72 s against 2.90 s). The parent's own rows go through a thread where that
+        # pays: when the parent only waits for workers, or when writes wait on a PostgreSQL server (main.py,
+        # medium: 3.5 s against 4.4 s inline). On SQLite in one process the writes are this process' own CPU
+        # work and the GIL handover costs more than the overlap (large corpus: partial stage 2.3 s inline,
+        # 9.8 s beside a thread).
+        return cls(partials_by_workers=processes > 1 and dialect != "sqlite",
+                   parent_thread=processes > 1 or dialect != "sqlite")
 
 
 @dataclass(frozen=True)
