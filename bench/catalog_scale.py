@@ -216,6 +216,8 @@ def table(f: dict[str, Any]) -> str:
         x = f.get(key)
         if x is None:
             return "n/a"
+        if isinstance(x, float):
+            return f"{x:,.2f}{unit}"
         return f"{x:,}{unit}" if isinstance(x, int) and not isinstance(x, bool) else f"{x}{unit}"
     lines = [
         "| what | figure |", "|---|---|",
