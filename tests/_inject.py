@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ class Injection:
         self.path, self.point, self.action = os.fspath(path), point, action
         self.state = Path(state_dir)
         self.state.mkdir(parents=True, exist_ok=True)
-        self._stage: str | None = None       # "partial" or "full" while this process hashes self.path
+        # "partial" or "full" while this thread hashes self.path: the scanner reads several files at once in
+        # threads (readers.py), and another thread's open or read must not fire the injection
+        self._local = threading.local()
         real_partial, real_full = hashing.partial_digest, hashing.full_digest
         real_open_checked = hashing._open_checked
 
@@ -52,7 +55,8 @@ class Injection:
 
         def open_checked(path: str, *args: Any, **kwargs: Any) -> int:
             fd = real_open_checked(path, *args, **kwargs)
-            if self._stage and self.point == f"after_{self._stage}_open_check":
+            stage = self._stage
+            if stage and self.point == f"after_{stage}_open_check":
                 self._fire()
             return fd
 
@@ -77,11 +81,15 @@ class Injection:
             return real(*args, **kwargs)
         if self.point == f"before_{stage}_open":
             self._fire()
-        self._stage = stage
+        self._local.stage = stage
         try:
             return real(*args, **kwargs)
         finally:
-            self._stage = None
+            self._local.stage = None
+
+    @property
+    def _stage(self) -> str | None:
+        return getattr(self._local, "stage", None)
 
     def _fire(self) -> None:
         try:      # once across processes: the first to create the claim runs the action
