@@ -15,19 +15,12 @@ import pytest
 
 import main
 import main_mul
-from _run import ENTRIES
+from _run import ENTRIES, scan
 from _trees import age, blob, read_json, write
 
 HOSTS = ("a", "b", "c")
 
 
-def scan(entry, roots, url: str, tmp_path: Path, *extra: str) -> dict:
-    out = tmp_path / f"scan-{time.monotonic_ns()}.json"
-    args = [*map(str, roots), "--db-url", url, "--json", str(out), "--skip-html", "-q", *extra]
-    if entry is main_mul.main:
-        args += ["-p", "2", "-b", "3"]
-    assert entry(args) == 0
-    return read_json(out)
 
 
 def group_sets(report: dict) -> list[list[str]]:

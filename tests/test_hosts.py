@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import main
 import main_mul
 from _catalogs import rows_by_host, scan_rows
 from _db import drop_tables
-from _run import ENTRIES, assert_clean_failure, assert_usage_error, kill_tree, start_cli
+from _run import ENTRIES, assert_clean_failure, assert_usage_error, kill_tree, scan, start_cli
 from _trees import age, blob, copies_tree, groups, oracle, read_json, write
 from utilities.hosts import check_host, qualified_path, split_qualified
 
@@ -24,13 +23,6 @@ def tree(tmp_path: Path) -> Path:
     return copies_tree(tmp_path / "tree", ("a", "b", "c/deep"), 200_000, {"alone.bin": blob(3, 1234)})
 
 
-def scan(entry, roots, url: str, tmp_path: Path, *extra: str) -> dict:
-    out = tmp_path / f"scan-{time.monotonic_ns()}.json"
-    args = [*map(str, roots), "--db-url", url, "--json", str(out), "--skip-html", "-q", *extra]
-    if entry is main_mul.main:
-        args += ["-p", "2", "-b", "2"]
-    assert entry(args) == 0
-    return read_json(out)
 
 
 def paths_of(rows: dict, host: str) -> set[str]:
