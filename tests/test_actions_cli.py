@@ -19,12 +19,11 @@ import main
 import main_mul
 from _db import scans
 from _dedupe import contents_under, snapshot, temporaries
-from _run import start_cli, wait_for
-from _trees import blob, write
+from _run import ENTRIES, start_cli, wait_for
+from _trees import age, blob, write
 from test_dedupe_property import build, keep_rules, regular_files
 from utilities.database import DedupeAction, FileHash
 
-ENTRIES = pytest.mark.parametrize("entry", [main.main, main_mul.main], ids=["main", "main_mul"])
 PAST = 1_600_000_000
 
 
@@ -38,8 +37,7 @@ def tree(tmp_path: Path) -> Path:
     write(root / "a" / "y", blob(2, 5000))
     write(root / "b" / "y", blob(2, 5000))
     write(root / "b" / "z", blob(3, 5000))
-    for p in root.rglob("*"):
-        os.utime(p, (PAST, PAST))
+    age(root, PAST)
     return root
 
 
@@ -110,8 +108,7 @@ def test_plan_then_apply_plan_with_a_non_utf8_name(tmp_path, capsys):
     odd = os.path.join(os.fsencode(root), b"odd \xff name")
     with open(odd, "wb") as f:
         f.write(b"same bytes")
-    for p in (root / "keep", os.fsdecode(odd)):
-        os.utime(p, (PAST, PAST))
+    age(root, PAST)
     url = f"sqlite:///{tmp_path / 'c.db'}"
     plan = tmp_path / "plan.json"
     code, _, _ = run(main.main, [root, "--db-url", url, "--skip-html", "--action", "delete", "--keep", "path",
@@ -224,8 +221,7 @@ def test_kill_9_in_the_middle_of_apply(tmp_path):
     for i in range(30):
         write(root / "keep" / f"f{i:02d}", blob(i, 3000))
         write(root / "copy" / f"f{i:02d}", blob(i, 3000))
-    for p in root.rglob("*"):
-        os.utime(p, (PAST, PAST))
+    age(root, PAST)
     url = f"sqlite:///{tmp_path / 'c.db'}"
     proc = start_cli("tests/_harness.py", "main.py", root, "--db-url", url, "--skip-html", "--action", "hardlink",
                      "--apply", "-q", env={"DUPFINDER_TEST_CHANGE_DELAY": "0.2"})
