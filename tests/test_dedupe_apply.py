@@ -22,6 +22,7 @@ from utilities.dedupe.journal import MemoryJournal
 from utilities.dedupe.leftovers import PREFIX, clean_under, temp_path
 from utilities.dedupe.plan import Operation, make_plan
 from utilities.dedupe.render import apply_lines
+from utilities.errors import Terminated
 from utilities.records import Stat
 
 ACTIONS = ["delete", "hardlink", "symlink", "move"]
@@ -382,6 +383,33 @@ def test_ctrl_c_stops_after_the_changes_under_way(tmp_path, monkeypatch):
         assert Path(p).read_bytes() == data
     assert temporaries(tmp_path) == []
     assert list(apply_lines(result))[-1].startswith("# interrupted: 8 operations not attempted")
+
+
+def test_sigterm_stops_like_ctrl_c_and_stays_a_sigterm(tmp_path, monkeypatch):
+    """SIGTERM (cli.py turns it into Terminated) stops the run as Ctrl-C does, and the result keeps the
+    Terminated itself, so that the command exits 143, not Ctrl-C's 130."""
+    for g in range(5):
+        for i in range(3):
+            write(tmp_path / f"r/g{g}/{i}", b"group %d" % g)
+    plan = plan_for(tmp_path, "hardlink")
+    journal = MemoryJournal()
+    real = journal.record
+
+    def record(entry):
+        if len(journal.entries) == 1:
+            signal.raise_signal(signal.SIGTERM)
+        return real(entry)
+
+    def on_sigterm(signum, frame):
+        raise Terminated()
+    monkeypatch.setattr(journal, "record", record)
+    old = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        result = apply_plan(plan, journal)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert isinstance(result.stopped_by, Terminated) and result.interrupted
+    assert result.count("done") == 2 and result.not_attempted == 8
 
 
 def test_leftover_temporaries_of_a_dead_run_are_removed_first(tmp_path):

@@ -141,8 +141,8 @@ def _apply(plan: Plan, catalog: Catalog, protect: PathMatcher | None, out: TextI
         first, last = ids[min(moved)], ids[max(moved)]
         print(f"# journal entries {first}-{last} record the moves: --undo-move ID puts one file back, "
               "--undo-move all puts back every move of this host", file=out)
-    if result.interrupted:
-        raise KeyboardInterrupt
+    if result.stopped_by is not None:
+        raise result.stopped_by          # SIGTERM stays Terminated (exit 143), Ctrl-C KeyboardInterrupt (130)
     return result
 
 

@@ -48,13 +48,17 @@ class ApplyResult:
     results: list[OpResult] = field(default_factory=list)     # in plan order (the journal has time order)
     leftovers: list[Leftover] = field(default_factory=list)   # temporaries of earlier runs, found first
     bytes_verified: int = 0   # bytes read to compare
-    interrupted: bool = False
+    stopped_by: KeyboardInterrupt | None = None   # Ctrl-C or SIGTERM (errors.Terminated), raised again by the caller
     not_attempted: int = 0    # operations not reached because of the interruption
     # For the catalog: every path whose stat record this run changed -> its new record, as this run's own
     # fstat calls saw it right after its changes (its content is still its group's), or None where the path
     # no longer names a regular file (deleted, moved, now a symbolic link). Kept files are in it too: a new
     # hard link or a rename moves their ctime. With these rows updated, a rescan reads nothing again.
     stats: dict[str, Stat | None] = field(default_factory=dict)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by is not None
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -325,8 +329,8 @@ def apply_plan(plan: Plan, journal: Journal, *, protect: Protect | None = None, 
             run.result.leftovers = clean_folders(temp_folders(plan))
         for g in plan.groups:
             run.group(g)
-    except KeyboardInterrupt:
-        run.result.interrupted = True
+    except KeyboardInterrupt as stop:
+        run.result.stopped_by = stop
         run.result.not_attempted = plan.operations - len(run.result.results)
     finally:
         journal.flush()                  # the last batch's outcomes
