@@ -137,7 +137,7 @@ def _apply(plan: Plan, catalog: Catalog, protect: PathMatcher | None, out: TextI
     _print(lines, out)
     moved = [r.journal_id for r in result.results if r.outcome == "done" and r.op.action == "move"]
     if moved and not quiet:
-        ids = journal.ids()
+        ids = journal.ids((min(moved), max(moved)))
         first, last = ids[min(moved)], ids[max(moved)]
         print(f"# journal entries {first}-{last} record the moves: --undo-move ID puts one file back, "
               "--undo-move all puts back every move of this host", file=out)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from ..catalog import Catalog
-from ..database import PATH_PREFIX_CHARS, DedupeAction, FileHash, path_prefix
+from ..database import PATH_PREFIX_CHARS, DedupeAction, FileHash, batched, delete_paths, path_prefix
 from ..paths import db_path, from_db_path
 from ..records import Stat
 from .journal import JournalEntry, Outcome
@@ -63,10 +63,11 @@ class CatalogJournal:
                 conn.execute(_SETTLE, settled)
         self._catalog.core_transaction(store)
 
-    def ids(self) -> dict[int, int]:
-        """Returns the entry numbers of this run mapped to their journal ids (what --undo-move takes)."""
+    def ids(self, seqs: Iterable[int]) -> dict[int, int]:
+        """Returns these entry numbers of this run mapped to their journal ids (what --undo-move takes)."""
         with self._catalog.session() as s:
-            rows = s.execute(select(DedupeAction.seq, DedupeAction.id).where(DedupeAction.run == self.run))
+            rows = s.execute(select(DedupeAction.seq, DedupeAction.id)
+                             .where(DedupeAction.run == self.run, DedupeAction.seq.in_(list(seqs))))
             return {seq: entry_id for seq, entry_id in rows}
 
 
@@ -125,12 +126,7 @@ def update_catalog(catalog: Catalog, stats: Mapping[str, Stat | None], batch: in
 
     def store(s: Session) -> None:
         postgres = s.get_bind().dialect.name == "postgresql"
-        for chunk in _chunks(gone, batch):
-            keys = [db_path(p) for p in chunk]
-            cond = (FileHash.host == host) & FileHash.absolute_path.in_(keys)
-            if postgres:     # on the index, which holds the prefixes (database.under_root)
-                cond &= path_prefix(FileHash.absolute_path).in_(sorted({k[:PATH_PREFIX_CHARS] for k in keys}))
-            s.execute(delete(FileHash).where(cond), execution_options={"synchronize_session": False})
+        delete_paths(s, gone, batch, host=host)
         if changed:
             table = cast(Table, FileHash.__table__)
             where = (table.c.host == host) & (table.c.absolute_path == bindparam("key"))
@@ -139,7 +135,7 @@ def update_catalog(catalog: Catalog, stats: Mapping[str, Stat | None], batch: in
             stmt = update(table).where(where).values(
                 file_size=bindparam("size"), mtime_ns=bindparam("mtime"), ctime_ns=bindparam("ctime"),
                 device=bindparam("dev"), inode=bindparam("ino"), modified_time=bindparam("mtime_s"))
-            for chunk in _chunks(changed, batch):
+            for chunk in batched(changed, batch):
                 rows = []
                 for p, st in chunk:
                     key = db_path(p)
@@ -148,8 +144,3 @@ def update_catalog(catalog: Catalog, stats: Mapping[str, Stat | None], batch: in
                                  "mtime_s": st.mtime_ns / 1e9})
                 s.connection().execute(stmt, rows)
     catalog.transaction(store)
-
-
-def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]

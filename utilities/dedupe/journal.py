@@ -71,6 +71,3 @@ class MemoryJournal:
 
     def flush(self) -> None:
         pass
-
-    def get(self, entry_id: int) -> JournalEntry:
-        return self.entries[entry_id - 1]

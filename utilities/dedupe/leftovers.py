@@ -36,10 +36,6 @@ def temp_path(folder: str) -> str:
     return f"{folder.rstrip('/')}{_stem}{next(_counter)}"
 
 
-def is_temp_name(name: str) -> bool:
-    return _NAME.fullmatch(name) is not None
-
-
 class Leftover(NamedTuple):
     path: str
     kind: str            # "hard link", "symbolic link", "file"

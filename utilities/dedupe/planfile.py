@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
 from ..atomic import write_atomically
+from ..exports import json_chunks
 from ..hashing import ALGORITHMS
 from ..records import Stat
 from .keep import KEEP_RULES
@@ -36,7 +36,6 @@ from .quoting import shell_quote
 FORMAT = "dupfinder-plan"
 VERSION = 1
 _STAT_FIELDS = Stat._fields
-_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -68,11 +67,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 
 def dumps_plan(plan: Plan) -> str:
-    """Returns the plan as JSON text: valid Unicode, undecodable name bytes as \\udcXX escapes."""
-    text = json.dumps(plan_document(plan), ensure_ascii=False, indent=1)
-    # json leaves lone surrogates as characters with ensure_ascii=False; they occur only inside strings,
-    # where their \\u escape means the same to any JSON reader and can be written as UTF-8.
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    """Returns the plan as JSON text: valid Unicode, undecodable name bytes as \\udcXX escapes (as the
+    JSON export writes them: exports.json_chunks)."""
+    return "".join(json_chunks(plan_document(plan))) + "\n"
 
 
 def write_plan(path: str, plan: Plan) -> None:

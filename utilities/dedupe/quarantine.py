@@ -17,6 +17,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 
+from ..errors import describe_os_error
 from ..hashing import ALGORITHMS
 from ..records import Stat
 from .compare import OnBytes, Skip, check_name, first_differences
@@ -254,5 +255,5 @@ def undo_moves(entries: Iterable[JournalEntry], prune_to: str | None = None,
         except Skip as s:
             out.append((e, str(s)))
         except OSError as x:
-            out.append((e, f"{type(x).__name__}: {x.strerror or x}"))
+            out.append((e, describe_os_error(x)))
     return out
