@@ -218,7 +218,8 @@ def iter_known(session: Session, roots: Sequence[str], chunk: int = 5000, *, hos
 
 
 # ----------------------------------------------------------------------------------------- writes
-_HASHES = ("algorithm", "partial_bytes", "partial_hash", "hash_value", "hashed_at")
+HASH_COLUMNS = (  # the columns of records.Hashes; upserts keeps a stored set whole
+    "algorithm", "partial_bytes", "partial_hash", "hash_value", "hashed_at")
 
 
 def file_row(path: str, stat: Stat, *, scanned_at: float, hashes: Hashes | None = None) -> dict[str, Any]:
@@ -229,7 +230,7 @@ def file_row(path: str, stat: Stat, *, scanned_at: float, hashes: Hashes | None 
         "modified_time": stat.mtime_ns / 1e9, "file_size": stat.size, "mtime_ns": stat.mtime_ns,
         "ctime_ns": stat.ctime_ns, "device": stat.device, "inode": stat.inode}
     if hashes is None:
-        row.update(dict.fromkeys(_HASHES))
+        row.update(dict.fromkeys(HASH_COLUMNS))
     else:
         row.update(algorithm=hashes.algorithm, partial_bytes=hashes.partial_bytes, partial_hash=hashes.partial,
                    hash_value=hashes.full, hashed_at=hashes.hashed_at)

@@ -23,7 +23,6 @@ _GLOB = re.compile(r"[*?\[]")
 class PathMatcher:
     """Patterns compiled per root; matches paths relative to their root."""
     roots: tuple[str, ...]
-    patterns: tuple[str, ...]
     specs: tuple[pathspec.GitIgnoreSpec | None, ...]  # per root; None where no pattern applies
     warnings: tuple[str, ...] = field(default=())     # one line per pattern that cannot match anything
     # Per root, pathspec's regular expressions joined into one, when no pattern negates ('!'): then a
@@ -46,7 +45,7 @@ class PathMatcher:
                 warnings.append(f"warning: {option} {pattern!r} cannot match anything under "
                                 f"{', '.join(roots)} (patterns with '/' are relative to each root)")
         specs = tuple(pathspec.GitIgnoreSpec.from_lines(lines) if lines else None for lines in per_root)
-        return cls(tuple(roots), tuple(patterns), specs, tuple(warnings), tuple(_joined(s) for s in specs))
+        return cls(tuple(roots), specs, tuple(warnings), tuple(_joined(s) for s in specs))
 
     def matches(self, root_index: int, rel: str, is_dir: bool = False) -> bool:
         """True when rel (relative to roots[root_index], '/'-separated) or a folder above it matches."""

@@ -123,7 +123,6 @@ def run_scan(opts: ScanOptions, catalog: Catalog, runner: Runner) -> ScanResult:
             survivors = partial_hash(scan, files, cands, known, writer)    # 4
             pending = count_unhashed_elsewhere(scan, files, cands, known, elsewhere)     # 4 (--catalog)
             survivors = hash_whole_elsewhere(files, known, cands, survivors, elsewhere)    # 4 (--catalog)
-            scan.counts.need_full = len(survivors)
             full_hash(scan, files, cands, known, survivors)             # 5
             writer.put(unhashed_rows(files, cands, known))
         found = copies_elsewhere(scan, files, cands, known, elsewhere, survivors, pending)   # 6 (--catalog)
@@ -323,7 +322,6 @@ def partial_hash(scan: _Scan, files: walk.FileTable, cands: Candidates, known: K
         _run(scan, tasks, take)
     survivors = cands.regroup(known.partial, scan.opts.hard_links)
     need_full = sorted((u for u in survivors if known.full[u] is None), key=files.inode.__getitem__)  # disk order
-    scan.counts.need_full = len(need_full)
     scan.done("partial hash", "%d hashed, %d reused; %d candidates after grouping by partial hash, %d need a "
               "full hash", scan.counts.partial_hashed, scan.counts.partial_reused, len(survivors), len(need_full))
     return need_full
@@ -373,6 +371,7 @@ def hash_whole_elsewhere(files: walk.FileTable, known: Known, cands: Candidates,
 # 5 -----------------------------------------------------------------------------------------------
 def full_hash(scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known, units: list[int]) -> None:
     """Computes the full digests of units into known.full; each batch is committed by whoever hashed it."""
+    scan.counts.need_full = len(units)
     size = files.size
 
     def take(res: Result) -> None:

@@ -94,9 +94,13 @@ def hash_files(paths: Sequence[str], stats: Sequence[Stat], kind: str, algorithm
 
 
 def _threads(n: int) -> ThreadPoolExecutor:
+    """This process' reader pool, with at least n threads (a forked worker makes its own; a pool too small
+    is replaced and the old one let go, not kept running beside it)."""
     global _pool, _pool_key
     key = (os.getpid(), n)
-    if _pool is None or _pool_key != key:
+    if _pool is None or _pool_key[0] != key[0] or _pool_key[1] < n:
+        if _pool is not None and _pool_key[0] == key[0]:
+            _pool.shutdown(wait=False)
         _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="reader")
         _pool_key = key
     return _pool

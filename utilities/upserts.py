@@ -21,7 +21,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from .database import FileHash, batched, conflict_target
+from .database import HASH_COLUMNS, FileHash, batched, conflict_target
 from .driver_noise import psycopg2_chain_dropped
 from .paths import db_path
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:      # the PostgreSQL dialect loads only when a PostgreSQL cat
 ROW_KEYS = ("host", "absolute_path", "filename", "scan_date", "modified_time", "file_size", "mtime_ns", "ctime_ns",
             "device", "inode", "algorithm", "partial_bytes", "partial_hash", "hash_value", "hashed_at")
 _STAT = ("file_size", "mtime_ns", "ctime_ns", "device", "inode")
-_HASHES = ("algorithm", "partial_bytes", "partial_hash", "hash_value", "hashed_at")
 _OTHERS = ("filename", "scan_date", "modified_time")
 
 # PostgreSQL: rows are copied here first; one such table per connection, emptied at every commit.
@@ -55,7 +54,7 @@ def upsert_statement(stmt: sqlite.Insert | postgresql.Insert) -> sqlite.Insert |
     same_file = and_(*(getattr(FileHash, c) == getattr(new, c) for c in _STAT))
     keep = and_(same_file, new.hash_value.is_(None), FileHash.hash_value.is_not(None))
     set_: dict[str, Any] = {c: getattr(new, c) for c in _STAT + _OTHERS}
-    set_.update({c: case((keep, getattr(FileHash, c)), else_=getattr(new, c)) for c in _HASHES})
+    set_.update({c: case((keep, getattr(FileHash, c)), else_=getattr(new, c)) for c in HASH_COLUMNS})
     dialect = "sqlite" if isinstance(stmt, sqlite.Insert) else "postgresql"
     return stmt.on_conflict_do_update(index_elements=conflict_target(dialect), set_=set_)
 

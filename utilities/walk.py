@@ -88,6 +88,7 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Ite
     first alias in path order (cli-contract.md, Semantics). FIFOs, sockets and devices are never opened.
     """
     follow, exclude = opts.follow_symlinks, opts.exclude
+    excluded = exclude.matches if exclude else None      # bound once: PathMatcher's truth test is not free
     real_roots = [os.path.realpath(r) for r in roots]
     heap: list[tuple[str, int, int, int, str | None]] = []   # (path, root index, device, inode, real path)
     root_devices: list[int] = []
@@ -140,11 +141,12 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Ite
                     continue
                 try:
                     if entry.is_file(follow_symlinks=False):        # the common case first, inlined
+                        # excluded before the stat: DirEntry.stat() is an lstat call on Linux
+                        if (excluded and excluded(k, path[prefix_len:])) or (skip and path in skip):
+                            continue
                         st = entry.stat(follow_symlinks=False)
                         size = st.st_size
                         if not (lo <= size <= hi or (empty_ok and not size)):
-                            continue
-                        if (exclude and exclude.matches(k, path[prefix_len:])) or (skip and path in skip):
                             continue
                         d, i = st.st_dev, st.st_ino
                         found = Stat(size, st.st_mtime_ns, st.st_ctime_ns, d - _WRAP if d >= _TOP else d,
@@ -155,23 +157,26 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Ite
                             _keep_first_alias(outside, f"{top_real}/{entry.name}", path, found)
                         continue
                     real: str | None = None
-                    if entry.is_symlink():
+                    linked = entry.is_symlink()
+                    if linked:
                         if not follow or (real := outside_roots(path)) is None:
                             continue
                         st = os.stat(path)
                     elif entry.is_dir(follow_symlinks=False):
+                        if excluded and excluded(k, path[prefix_len:], is_dir=True):
+                            continue
                         st = entry.stat(follow_symlinks=False)
                         real = top_real and f"{top_real}/{entry.name}"
                     else:
                         continue
                     if stat.S_ISDIR(st.st_mode):
-                        if exclude and exclude.matches(k, path[prefix_len:], is_dir=True):
-                            continue
+                        if linked and excluded and excluded(k, path[prefix_len:], is_dir=True):
+                            continue                                # a followed link to a folder
                         if opts.one_file_system and st.st_dev != root_devices[k]:
                             continue
                         heapq.heappush(heap, (path, k, st.st_dev, st.st_ino, real))
                     elif stat.S_ISREG(st.st_mode) and opts.wanted(st.st_size) and real is not None:
-                        if (exclude and exclude.matches(k, path[prefix_len:])) or path in skip:
+                        if (excluded and excluded(k, path[prefix_len:])) or path in skip:
                             continue
                         _keep_first_alias(outside, real, path, Stat.of(st))   # a followed link to a file
                 except FileNotFoundError as e:
