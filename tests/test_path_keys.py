@@ -99,3 +99,9 @@ def test_postgres_finds_rows_through_the_indexes(pg_url):
             assert '"left"((absolute_path)::text, 256) >=' in plan(s, under)
     finally:
         catalog.close()
+
+
+def test_is_under_compares_folders_not_string_prefixes():
+    from utilities.paths import is_under
+    assert is_under("/a/b", "/a") and is_under("/a/b", "/a/") and is_under("/a", "/a") and is_under("/x", "/")
+    assert not is_under("/a/bc", "/a/b") and not is_under("/a", "/a/b")

@@ -22,6 +22,7 @@ from .dedupe.quarantine import undo_moves
 from .dedupe.quoting import shell_quote
 from .dedupe.render import apply_lines, dry_run_lines
 from .errors import EXIT_OK, ConfigError
+from .paths import is_under
 from .patterns import PathMatcher
 from .report import ActionMarks, Group
 
@@ -32,7 +33,7 @@ def findings_of(groups: Sequence[Group], given: Sequence[str], algorithm: str) -
     roots = tuple(os.path.abspath(r) for r in given)
 
     def root_of(path: str) -> int:
-        return next((k for k, r in enumerate(roots) if path == r or path.startswith(r.rstrip("/") + "/")), 0)
+        return next((k for k, r in enumerate(roots) if is_under(path, r)), 0)
     # With --catalog a group also lists copies elsewhere (other hosts, this host outside the roots): planning
     # sees only this walk's files of each group, so a copy elsewhere is never the only one kept.
     local = [(g, g.local_paths) for g in groups]

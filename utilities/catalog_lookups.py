@@ -17,7 +17,7 @@ from sqlalchemy import ARRAY, BigInteger, ColumnElement, String, and_, case, dis
 from sqlalchemy.orm import Session
 
 from .database import FileHash, ScanMetadata, batched, under_root
-from .paths import from_db_path
+from .paths import from_db_path, is_under
 
 BATCH = 1000            # values per IN list
 
@@ -179,6 +179,6 @@ def seen_at(path: str, written_at: float, scans: list[tuple[float, tuple[str, ..
     """When the host last saw path: its latest finished scan of a root that holds path, or when its row was
     written, whichever is later (an unchanged file's row is not written again)."""
     for finished, roots in scans:                       # latest first
-        if any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots):
+        if any(is_under(path, r) for r in roots):
             return max(finished, written_at)
     return written_at

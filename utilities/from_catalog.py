@@ -27,7 +27,7 @@ from .catalog import Catalog
 from .catalog_groups import Filter, GroupRows, Totals
 from .errors import EXIT_OK
 from .hosts import qualified_path
-from .paths import from_db_path
+from .paths import from_db_path, is_under
 from .report import Group, Report, Summary
 from .units import human_bytes
 
@@ -98,7 +98,7 @@ def path_prefixes(paths: list[str]) -> tuple[str, ...]:
     resolved, nor is anything looked up on disk: a prefix may name a folder of another machine."""
     out: list[str] = []
     for p in sorted({os.path.abspath(p) for p in paths}):
-        if not any(p == o or p.startswith(o.rstrip("/") + "/") for o in out):
+        if not any(is_under(p, o) for o in out):
             out.append(p)
     return tuple(out)
 

@@ -39,3 +39,9 @@ def display_path(path: str) -> str:
     """Returns path as people read it (CSV, HTML report, messages): undecodable bytes as \\xNN and,
     so that no two names print the same, a backslash as \\\\ (cli-contract.md). It is the stored form."""
     return db_path(path)
+
+
+def is_under(path: str, root: str) -> bool:
+    """True when path is root or lies below it, as strings (nothing is resolved): /a/b is under /a and /a/,
+    /a/bc is not under /a/b."""
+    return path == root or path.startswith(root.rstrip("/") + "/")

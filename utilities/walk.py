@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .dedupe.leftovers import PREFIX as TEMP_PREFIX
 from .errors import describe_os_error
+from .paths import is_under
 from .records import Stat
 
 if TYPE_CHECKING:
@@ -57,10 +58,6 @@ class ErrorLog:
         return len(self.items)
 
 
-def _inside(path: str, base: str) -> bool:
-    return path == base or path.startswith(base.rstrip("/") + "/")
-
-
 def normalize_roots(roots: Sequence[str]) -> list[str]:
     """Returns absolute roots without repeats and without a root that lies inside another, also through a
     symbolic link (its files are then reached under the other root). Of two roots that are one folder,
@@ -72,7 +69,7 @@ def normalize_roots(roots: Sequence[str]) -> list[str]:
             by_real[real] = r
     out: list[str] = []
     for real in sorted(by_real):
-        if not any(_inside(real, o) for o in out):
+        if not any(is_under(real, o) for o in out):
             out.append(real)
     return sorted(by_real[real] for real in out)
 
@@ -110,7 +107,7 @@ def iter_files(roots: Sequence[str], opts: WalkOptions, errors: ErrorLog) -> Ite
     def outside_roots(path: str) -> str | None:
         """The real path of a link's target when it lies outside every root, else None."""
         real = os.path.realpath(path)
-        return None if any(_inside(real, r) for r in real_roots) else real
+        return None if any(is_under(real, r) for r in real_roots) else real
 
     outside: dict[str, FileEntry] = {}     # real path -> a file outside the roots under its first alias
     lo, hi, empty_ok = opts.min_size, opts.max_size if opts.max_size is not None else sys.maxsize, opts.include_empty

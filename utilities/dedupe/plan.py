@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
+from ..paths import is_under
 from ..records import Stat
 from .found import DupeFile, DupeGroup, Findings
 from .keep import DEFAULT_KEEP, rank
@@ -218,7 +219,7 @@ def make_plan(findings: Findings, action: str, *, keep: Sequence[str] = DEFAULT_
             raise PlanError("--action move needs --move-to DIR")
         move_to = os.path.abspath(move_to)
         for r in findings.roots:
-            if move_to == r or move_to.startswith(r.rstrip("/") + "/"):
+            if is_under(move_to, r):
                 raise PlanError(f"--move-to {move_to} is inside the root {r}: moved files would stay under the roots")
         move_dev = device_of(move_to)
     elif move_to:

@@ -17,6 +17,7 @@ from typing import IO, Any
 from ..atomic import write_atomically
 from ..exports import json_chunks
 from ..hashing import ALGORITHMS
+from ..paths import is_under
 from ..records import Stat
 from .keep import KEEP_RULES
 from .plan import (
@@ -149,7 +150,7 @@ def _check_path(p: str, where: str) -> str:
 
 
 def _under(path: str, roots: Sequence[str]) -> bool:
-    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+    return any(is_under(path, r) for r in roots)
 
 
 def _file(data: object, where: str, size: int, roots: Sequence[str]) -> PlanFile:
