@@ -45,14 +45,14 @@ def _json_catalog(report: Report) -> dict[str, Any]:
     return out
 
 
-def _json_group(g: Group, copy: bool = True) -> dict[str, Any]:
-    """The group as plain data; copy=False shares its lists and dicts (to be encoded at once, not kept)."""
+def _json_group(g: Group) -> dict[str, Any]:
+    """The group as plain data, sharing its lists and dicts (to be encoded at once, not kept)."""
     out: dict[str, Any] = {"hash": g.digest, "size": g.size, "count": g.count, "wasted_bytes": g.wasted,
-                           "files": list(g.paths) if copy else g.paths}
+                           "files": g.paths}
     if g.hard_links:
-        out["hard_links"] = {p: list(names) for p, names in g.hard_links.items()} if copy else g.hard_links
+        out["hard_links"] = g.hard_links
     if g.last_seen:
-        out["last_seen"] = dict(sorted(g.last_seen.items())) if copy else g.last_seen
+        out["last_seen"] = dict(sorted(g.last_seen.items()))      # in path order: the same text every run
     return out
 
 
@@ -75,17 +75,10 @@ def _write(path: str, write: Callable[[IO[str]], None], newline: str | None = No
 def write_json(path: str, report: Report, groups: Iterable[Group] | None = None) -> None:
     """Writes the JSON export to path, '-' meaning stdout. groups, when given, are written instead of
     report.groups, one at a time as the iterable yields them (--from-catalog streams them from the catalog:
-    memory holds one group, not all), each on one line (json's C encoder: the indented one is pure Python and
-    took most of the time of 485,000 groups)."""
+    memory holds one group, not all). Every group is written on one line (json's C encoder: the indented one
+    is pure Python and took most of the time of 485,000 groups)."""
     if groups is None:
-        data = json_document(report)
-
-        def write(f: IO[str]) -> None:
-            for chunk in json_chunks(data):
-                f.write(chunk)
-            f.write("\n")
-        _write(path, write)
-        return
+        groups = report.groups
     head = json_document(replace(report, groups=[]))
     head["groups"] = _GROUPS_MARK
     before, after = "".join(json_chunks(head)).split(json.dumps(_GROUPS_MARK), 1)
@@ -94,7 +87,7 @@ def write_json(path: str, report: Report, groups: Iterable[Group] | None = None)
         f.write(before)
         separator = "[\n  "
         for g in groups:
-            text = _GROUP_ENCODER.encode(_json_group(g, copy=False))
+            text = _GROUP_ENCODER.encode(_json_group(g))
             if not text.isascii():
                 text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
             f.write(separator + text)

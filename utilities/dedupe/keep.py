@@ -30,7 +30,7 @@ def parse_keep(text: str) -> tuple[str, ...]:
     last); raises KeepRuleError for an unknown, repeated or contradictory rule or one that can never decide."""
     rules = [r.strip() for r in text.split(",")]
     if not text.strip() or "" in rules:
-        raise KeepRuleError(f"--keep {text!r}: empty rule (give RULE[,RULE...], e.g. first-root,oldest)")
+        raise KeepRuleError(f"--keep: empty rule in {text!r} (give RULE[,RULE...], e.g. first-root,oldest)")
     for r in rules:
         if r not in _KEYS:
             raise KeepRuleError(f"--keep: unknown rule {r!r} (choose from {', '.join(KEEP_RULES)})")
