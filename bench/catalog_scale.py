@@ -8,7 +8,7 @@ hosts by default) and prints a table of what it costs:
   checked against a recount (every group, in Python, for catalogs of up to RECOUNT_ROWS rows; the number of
   groups, by plain SQL, above that);
 - with --corpus DIR: a `--catalog` scan of DIR against this catalog and against an empty one (their ratio), and
-  `--unique` of DIR; each only if this checkout implements the option (else n/a).
+  `--unique` of DIR.
 
     python3 bench/catalog_scale.py --corpus /work/corpora/medium            # 5M rows: several minutes
     python3 bench/catalog_scale.py --rows 20000 --hosts 3 --json-out f.json # the smoke test's size
@@ -78,19 +78,6 @@ def main_py(*args: str) -> list[str]:
     return [sys.executable, os.path.join(REPO, "main.py"), *args]
 
 
-def implemented(option: str) -> bool:
-    """True when this checkout's code reads args.<option> beyond the parser (the parser accepts --catalog and
-    --unique before anything implements them; a scan then simply ignores them)."""
-    attr = f"args.{option}"
-    folder = os.path.join(REPO, "utilities")
-    for name in os.listdir(folder):
-        if name.endswith(".py") and name != "arguments.py":
-            with open(os.path.join(folder, name), encoding="utf-8") as f:
-                if attr in f.read():
-                    return True
-    return False
-
-
 def recount(url: str, this_host: str) -> set[frozenset[str]]:
     """Every group of the catalog recounted from its rows in Python: paths as the export writes them."""
     by_key: dict[tuple[int, str], list[str]] = defaultdict(list)
@@ -100,7 +87,7 @@ def recount(url: str, this_host: str) -> set[frozenset[str]]:
             for host, path, size, digest in conn.execute(text(
                     "SELECT host, absolute_path, file_size, hash_value FROM file_hashes "
                     "WHERE hash_value IS NOT NULL AND file_size > 0")):
-                by_key[(size, digest)].append(path if host == this_host else qualified_path(host, path))
+                by_key[(size, digest)].append(qualified_path(host, path, this_host))
     finally:
         engine.dispose()
     return {frozenset(paths) for paths in by_key.values() if len(paths) >= 2}
@@ -192,20 +179,18 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     figures.update(catalog_scan_s=None, empty_scan_s=None, catalog_ratio=None, unique_s=None)
     if args.corpus:
         corpus = os.path.abspath(args.corpus)
-        if implemented("catalog"):
-            empty = "empty"
+        empty = "empty"
+        synthetic_catalog.drop(empty)
+        synthetic_catalog._admin(f'CREATE DATABASE "dupfinder_bench_{empty}"')
+        try:
+            empty_url = synthetic_catalog.bench_url(empty)
+            figures["empty_scan_s"], _ = scan_seconds(empty_url, corpus, args.repeat, "--catalog")
+            figures["catalog_scan_s"], figures["catalog_scan_peak_mb"] = \
+                scan_seconds(url, corpus, args.repeat, "--catalog")
+            figures["catalog_ratio"] = round(figures["catalog_scan_s"] / figures["empty_scan_s"], 2)
+        finally:
             synthetic_catalog.drop(empty)
-            synthetic_catalog._admin(f'CREATE DATABASE "dupfinder_bench_{empty}"')
-            try:
-                empty_url = synthetic_catalog.bench_url(empty)
-                figures["empty_scan_s"], _ = scan_seconds(empty_url, corpus, args.repeat, "--catalog")
-                figures["catalog_scan_s"], figures["catalog_scan_peak_mb"] = \
-                    scan_seconds(url, corpus, args.repeat, "--catalog")
-                figures["catalog_ratio"] = round(figures["catalog_scan_s"] / figures["empty_scan_s"], 2)
-            finally:
-                synthetic_catalog.drop(empty)
-        if implemented("unique"):
-            figures["unique_s"], figures["unique_peak_mb"] = scan_seconds(url, corpus, args.repeat, "--unique")
+        figures["unique_s"], figures["unique_peak_mb"] = scan_seconds(url, corpus, args.repeat, "--unique")
     if not args.keep and not args.reuse:
         synthetic_catalog.drop(args.name)
     return figures

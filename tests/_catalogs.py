@@ -121,3 +121,15 @@ def scan_rows(url: str) -> list[tuple]:
                                                   .order_by(ScanMetadata.id))]
     finally:
         engine.dispose()
+
+
+def scan_windows(url: str) -> list[tuple[float, float]]:
+    """Returns (started_at, finished_at) of every finished scan, oldest first: whether scans overlapped."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(select(ScanMetadata.started_at, ScanMetadata.finished_at)
+                                                       .where(ScanMetadata.finished_at.is_not(None))
+                                                       .order_by(ScanMetadata.id))]
+    finally:
+        engine.dispose()

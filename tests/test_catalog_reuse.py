@@ -2,7 +2,6 @@
 whose mtime lies in the future, and never the catalog's own files."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -10,19 +9,9 @@ import time
 import pytest
 
 import main
-import main_mul
 from _db import scans
-from _run import ENTRIES
+from _run import ENTRIES, scan
 from _trees import age, blob, write
-
-
-def scan(entry, root, url, tmp_path, *extra) -> dict:
-    out = tmp_path / f"out-{time.monotonic_ns()}.json"
-    args = [str(root), "--db-url", url, "--json", str(out), "--skip-html", "-q", *extra]
-    if entry is main_mul.main:
-        args += ["-p", "2", "-b", "3"]
-    assert entry(args) == 0
-    return json.loads(out.read_text(encoding="utf-8"))
 
 
 @ENTRIES
@@ -35,14 +24,14 @@ def test_a_moved_folder_is_not_read_again(entry, db_url, tmp_path):
         write(root / "photos" / "2019" / f"small{i}.txt", blob(10 + i % 2, 700))
     write(root / "other" / "lone.bin", blob(99, 1234))
     age(root)
-    first = scan(entry, root, db_url, tmp_path)
-    assert scans(db_url)[-1].bytes_read > 0
+    first = scan(entry, [root], db_url, tmp_path)
+    assert scans(db_url)[-1].bytes_read > 0 and len(first["groups"]) == 5      # 3 pairs of images, 2 triples of texts
     os.rename(root / "photos", root / "archive")
-    moved = scan(entry, root, db_url, tmp_path)
+    moved = scan(entry, [root], db_url, tmp_path)
     assert scans(db_url)[-1].bytes_read == 0
     assert [[p.replace("/archive/", "/photos/") for p in g["files"]] for g in moved["groups"]] == \
            [g["files"] for g in first["groups"]]
-    again = scan(entry, root, db_url, tmp_path)              # the rows moved too: the old paths are gone
+    again = scan(entry, [root], db_url, tmp_path)              # the rows moved too: the old paths are gone
     assert scans(db_url)[-1].bytes_read == 0 and again["groups"] == moved["groups"]
 
 
@@ -53,9 +42,9 @@ def test_a_renamed_file_is_read_again(tmp_path):
     write(root / "b", blob(1, 300_000))
     age(root)
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    scan(main.main, root, url, tmp_path)
+    scan(main.main, [root], url, tmp_path)
     os.rename(root / "b", root / "c")
-    report = scan(main.main, root, url, tmp_path)
+    report = scan(main.main, [root], url, tmp_path)
     assert scans(url)[-1].bytes_read > 0
     assert report["groups"][0]["files"] == [str(root / "a"), str(root / "c")]
 
@@ -67,10 +56,10 @@ def test_a_copy_with_the_same_times_is_not_taken_for_a_move(tmp_path):
     write(root / "d" / "b", blob(1, 300_000))
     age(root)
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    scan(main.main, root, url, tmp_path)
+    scan(main.main, [root], url, tmp_path)
     shutil.copytree(root / "d", root / "e", copy_function=shutil.copy2)   # same mtimes, new inodes
     shutil.rmtree(root / "d")
-    scan(main.main, root, url, tmp_path)
+    scan(main.main, [root], url, tmp_path)
     assert scans(url)[-1].bytes_read > 0
 
 
@@ -85,9 +74,9 @@ def test_a_file_with_a_future_mtime_is_read_once(algorithm, tmp_path):
     future = time.time() + 365 * 86400
     os.utime(root / "b", (future, future))
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    scan(main.main, root, url, tmp_path, "-a", algorithm)
+    scan(main.main, [root], url, tmp_path, "-a", algorithm)
     for _ in range(2):
-        report = scan(main.main, root, url, tmp_path, "-a", algorithm)
+        report = scan(main.main, [root], url, tmp_path, "-a", algorithm)
         assert scans(url)[-1].bytes_read == 0
         assert len(report["groups"]) == 1
 
@@ -99,6 +88,6 @@ def test_the_catalog_never_scans_its_own_files(tmp_path):
     write(root / "b", blob(1, 5000))
     url = f"sqlite:///{root / 'catalog.db'}"
     for _ in range(2):
-        report = scan(main.main, root, url, tmp_path)
+        report = scan(main.main, [root], url, tmp_path)
         assert report["summary"]["files_scanned"] == 2 and report["unreadable"] == []
     assert (root / "catalog.db").is_file()

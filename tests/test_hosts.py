@@ -11,7 +11,7 @@ import pytest
 
 import main
 import main_mul
-from _catalogs import rows_by_host, scan_rows
+from _catalogs import rows_by_host, scan_rows, scan_windows
 from _db import drop_tables
 from _run import ENTRIES, assert_clean_failure, assert_usage_error, kill_tree, scan, start_cli
 from _trees import age, blob, copies_tree, groups, oracle, read_json, write
@@ -138,6 +138,8 @@ def test_four_hosts_scanning_at_once_equal_four_serial_scans(overlapping_tree, p
     concurrent = rows_by_host(pg_url)
     concurrent_groups = [groups(read_json(out)) for _, out in procs]
     assert sorted(s[:2] for s in scan_rows(pg_url)) == [(h, "finished") for h in "abcd"]
+    windows = scan_windows(pg_url)
+    assert max(start for start, _ in windows) < min(end for _, end in windows)   # all four were running at once
 
     drop_tables(pg_url)
     serial_groups = []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 import main
 from _catalogs import execute, make_released_catalog, rows_by_host, scalar, scan_rows
-from _run import assert_clean_failure, kill_tree, start_cli
-from _trees import ROOT, blob, copies_tree, groups, oracle, read_json
+from _run import assert_clean_failure, kill_tree, scan, start_cli
+from _trees import ROOT, blob, copies_tree, groups, oracle
 from utilities import schema
 from utilities.catalog import Catalog
 from utilities.database import Base
@@ -28,16 +27,10 @@ def tree(tmp_path: Path) -> Path:
                        {"alone.bin": blob(3, 1234), "same-size.bin": blob(4, 3000)})
 
 
-def scan(tree: Path, url: str, tmp_path: Path, *extra: str) -> dict:
-    out = tmp_path / f"scan-{time.monotonic_ns()}.json"
-    assert main.main([str(tree), "--db-url", url, "--json", str(out), "--skip-html", "-q", *extra]) == 0
-    return read_json(out)
-
-
 def released_catalog_with_rows(tree: Path, url: str, tmp_path: Path) -> dict:
     """Makes url a catalog of the released schema holding a real scan of tree; returns its rows by path."""
     donor = f"sqlite:///{tmp_path / 'donor.db'}"
-    scan(tree, donor, tmp_path, "--host", "donor")
+    scan(main.main, [tree], donor, tmp_path, "--host", "donor")
     rows = {path: content for (_, path), content in rows_by_host(donor).items()}
     assert make_released_catalog(url, rows_from=donor) == len(rows) == 8
     return rows
@@ -56,7 +49,7 @@ def test_head_is_the_newest_migration():
 
 def test_released_catalog_is_upgraded_in_place_and_keeps_its_hashes(tree, db_url, tmp_path):
     before = released_catalog_with_rows(tree, db_url, tmp_path)
-    report = scan(tree, db_url, tmp_path, "--host", "upgrader")
+    report = scan(main.main, [tree], db_url, tmp_path, "--host", "upgrader")
 
     assert scalar(db_url, "SELECT version_num FROM alembic_version") == schema.HEAD
     # every row survived, hashes included, and belongs to the host that upgraded the catalog

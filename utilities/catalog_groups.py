@@ -79,10 +79,9 @@ def _kept(f: Filter, dialect: str) -> ColumnElement[bool]:
         sizes = or_(sizes, size == 0)
     else:
         sizes = and_(sizes, size > 0)
-    cond = and_(sizes, FileHash.host == f.host) if f.host is not None else sizes
-    if f.prefixes:
-        cond = and_(cond, or_(*(under(p, f.host, dialect) for p in f.prefixes)))
-    return cond
+    if f.prefixes:                    # under() holds the host condition too (on the (host, path) index)
+        return and_(sizes, or_(*(under(p, f.host, dialect) for p in f.prefixes)))
+    return and_(sizes, FileHash.host == f.host) if f.host is not None else sizes
 
 
 PG_WORK_MEM = "256MB"          # the server's memory for this transaction's sorts and hashes (default 4MB)

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql.expression import Grouping
 
+from .hosts import MAX_HOST_CHARS as HOST_CHARS
 from .paths import db_path, from_db_path
 from .records import Hashes, ScanCounts, Stat, StoredFile
 
@@ -38,7 +39,6 @@ T = TypeVar("T")
 # Path key the range queries compare on: byte order on both backends (SQLite's default BINARY
 # collation; "C" on PostgreSQL, whose default linguistic collation would break prefix ranges).
 PathType = String().with_variant(String(collation="C"), "postgresql")
-HOST_CHARS = 255               # hosts.MAX_HOST_CHARS
 # PostgreSQL: characters of a path that its unique index holds. A btree entry holds at most 2704 bytes,
 # so a path of any length cannot be a key itself: the key is (host, the first 256 characters, the md5 of
 # a path longer than that, else ''), at most 255 * 4 + 256 * 4 + 33 bytes. The prefix keeps range reads

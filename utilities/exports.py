@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -131,3 +132,13 @@ def write_csv(path: str, report: Report, groups: Iterable[Group] | None = None) 
                     row.append("" if seen is None else seen)
                 w.writerow(row)
     _write(path, write, newline="")
+
+
+def place(path: str) -> str:
+    """Where an output went, as the summary says it: stdout for '-', else the absolute path."""
+    return "stdout" if path == "-" else os.path.abspath(path)
+
+
+def place_lines(written: list[tuple[str, str]]) -> list[str]:
+    """The summary's lines of the outputs written: (what, place) pairs."""
+    return [f"{what + ':':<18}{where}" for what, where in written]

@@ -51,13 +51,13 @@ def run(args: argparse.Namespace, catalog: Catalog, started: float) -> int:
             totals, groups = open_groups(s, flt, catalog.host)
             report = _report(args, flt, catalog, totals)
             write(path, report, _gather(groups, top, HTML_GROUPS if i == 0 and not args.skip_html else 0))
-            written.append((what, "stdout" if path == "-" else os.path.abspath(path)))
+            written.append((what, exports.place(path)))
     if not args.skip_html:
         from . import html_generator
         page = replace(_report(args, flt, catalog, totals), groups=top,
                        duration_seconds=round(time.time() - started, 3), groups_cap=HTML_GROUPS)
         html_generator.write_report(args.report, page)
-        written.append(("report", os.path.abspath(args.report)))
+        written.append(("report", exports.place(args.report)))
     if not args.quiet:
         _print_summary(totals, flt, catalog, time.time() - started, written)
     return EXIT_OK
@@ -143,5 +143,6 @@ def _print_summary(totals: Totals, flt: Filter, catalog: Catalog, seconds: float
         f"duplicate groups: {totals.groups:,} ({totals.files:,} files), wasted space {human_bytes(totals.wasted)}",
         f"time:             {seconds:.2f}s",
         f"database:         {catalog.masked_url} (host {catalog.host})",
-    ] + [f"{what + ':':<18}{where_}" for what, where_ in written]
+        *exports.place_lines(written),
+    ]
     print("\n".join(lines), file=sys.stderr)

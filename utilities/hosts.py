@@ -35,9 +35,9 @@ def machine_host() -> str:
         raise ValueError(f"this machine's host name cannot be used ({e}); pass --host NAME") from None
 
 
-def qualified_path(host: str, path: str) -> str:
-    """Returns another host's path as the exports write it: host:/abs/path."""
-    return f"{host}:{path}"
+def qualified_path(host: str, path: str, this_host: str | None = None) -> str:
+    """Returns a path of host as the exports write it: host:/abs/path, or the plain path for this_host's."""
+    return path if host == this_host else f"{host}:{path}"
 
 
 def split_qualified(text: str) -> tuple[str | None, str]:

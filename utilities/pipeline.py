@@ -491,7 +491,7 @@ class Found:
         return seen, links
 
     def written(self, c: catalog_lookups.Copy) -> str:
-        return c.path if c.host == self.host else qualified_path(c.host, c.path)
+        return qualified_path(c.host, c.path, self.host)
 
     def findings(self, scan: _Scan, files: walk.FileTable, cands: Candidates, known: Known,
                  groups: list[Group]) -> CatalogFindings:

@@ -160,14 +160,14 @@ def _write_outputs(args: argparse.Namespace, report: Report) -> list[tuple[str, 
     written = []
     if args.json:
         exports.write_json(args.json, report)
-        written.append(("JSON", "stdout" if args.json == "-" else os.path.abspath(args.json)))
+        written.append(("JSON", exports.place(args.json)))
     if args.csv:
         exports.write_csv(args.csv, report)
-        written.append(("CSV", "stdout" if args.csv == "-" else os.path.abspath(args.csv)))
+        written.append(("CSV", exports.place(args.csv)))
     if not args.skip_html:
         from . import html_generator
         html_generator.write_report(args.report, report)
-        written.append(("report", os.path.abspath(args.report)))
+        written.append(("report", exports.place(args.report)))
     return written
 
 
@@ -186,7 +186,9 @@ def _print_summary(result: pipeline.ScanResult, report: Report, written: list[tu
         + (f", {c.changed_during_scan:,} changed during the scan" if c.changed_during_scan else ""),
         f"time:             {report.duration_seconds:.2f}s ({stages})",
         f"database:         {report.database} (host {host})",
-    ] + _catalog_lines(report) + [f"{what + ':':<18}{where}" for what, where in written]
+        *_catalog_lines(report),
+        *exports.place_lines(written),
+    ]
     print("\n".join(lines), file=sys.stderr)
 
 
@@ -205,7 +207,7 @@ def _catalog_lines(report: Report) -> list[str]:
     else:
         lines.append(f"{'pending:':<18}none: every row elsewhere that could be a copy is hashed")
     if found.unique is not None and found.undecided is not None:
-        undecided = sum(1 for _ in found.undecided)
+        undecided = len(found.undecided)
         hosts = sorted({h for f in found.undecided for h in f.hosts})
         lines.append(f"{'unique files:':<18}{len(found.unique):,} ({human_bytes(sum(f.size for f in found.unique))}) "
                      f"have no copy anywhere in the catalog; {undecided:,} not yet decidable"
