@@ -63,3 +63,16 @@ def test_a_virtual_disk_is_not_taken_for_a_spinning_one(tmp_path, device, flag, 
     (tmp_path / "dev" / "block").mkdir(parents=True)
     (tmp_path / "dev" / "block" / "8:0").symlink_to(disk)
     assert readers._rotational(8, 0, sys_root=str(tmp_path)) is spinning
+
+
+def test_a_partition_is_judged_by_its_disk(tmp_path):
+    """A partition has no queue of its own: the flag is its disk's (…/block/sda/queue for …/block/sda/sda1)."""
+    disk = tmp_path / "devices" / "pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda"
+    (disk / "sda1").mkdir(parents=True)
+    (disk / "queue").mkdir()
+    (disk / "queue" / "rotational").write_text("1\n")
+    (tmp_path / "dev" / "block").mkdir(parents=True)
+    (tmp_path / "dev" / "block" / "8:1").symlink_to(disk / "sda1")
+    assert readers._rotational(8, 1, sys_root=str(tmp_path)) is True
+    (disk / "queue" / "rotational").write_text("0\n")
+    assert readers._rotational(8, 1, sys_root=str(tmp_path)) is False
